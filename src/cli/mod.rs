@@ -1,0 +1,114 @@
+//! The command line: what the user typed (clap), turned into validated requests
+//! for [`nsnet::ops`], and the answers printed. No logic of its own.
+
+mod link;
+mod netns;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Container networking from kernel objects: namespaces, veth pairs, bridges, nftables.
+#[derive(Debug, Parser)]
+#[command(name = "nsnet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Runtime state (endpoints, leases, pods); dies with the kernel objects at reboot.
+    #[arg(
+        long,
+        global = true,
+        env = "NSNET_STATE_DIR",
+        default_value = "/run/nsnet"
+    )]
+    pub state_dir: PathBuf,
+    /// Definitions that survive a reboot (networks).
+    #[arg(
+        long,
+        global = true,
+        env = "NSNET_CONFIG_DIR",
+        default_value = "/var/lib/nsnet"
+    )]
+    pub config_dir: PathBuf,
+    /// Debug logs on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Named network namespaces (shared with `ip netns`).
+    #[command(subcommand)]
+    Netns(netns::NetnsCommand),
+    /// Point-to-point veth links between namespaces.
+    #[command(subcommand)]
+    Link(link::LinkCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    init_logging(cli.verbose);
+    let result = match &cli.command {
+        Command::Netns(cmd) => netns::run(cmd),
+        Command::Link(cmd) => link::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nsnet: {}", error_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Bad values get one line, like every other nsnet error; help, version and
+/// missing arguments keep clap's full text with its usage.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("nsnet: {}", first.trim_start_matches("error: "));
+            ExitCode::from(2)
+        }
+        _ => {
+            let _ = e.print();
+            ExitCode::from(e.exit_code().clamp(0, 255) as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let level = if verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// One line from an error chain. Our errors print their cause inline, so a cause
+/// whose text the line already ends with is not repeated.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}

@@ -1,0 +1,25 @@
+//! nsnet: container networking for Linux, built from kernel objects (network
+//! namespaces, veth pairs, bridges, addresses, routes and nftables rules).
+//!
+//! The crate is laid out by the layers of `DESIGN.md`; data flows down, never up:
+//!
+//! ```text
+//!  cli (clap)
+//!      |
+//!  ops          the only layer that knows the order of steps; rolls back on failure
+//!   |      \
+//!  netlink  netns
+//! ```
+//!
+//! - [`names`]: validated names (namespace names, interface names). Parse, don't validate:
+//!   everything below the CLI takes these types, never raw strings.
+//! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes).
+//! - [`netns`]: named namespaces under `/run/netns`, opened by name, path or PID, and
+//!   entered on throwaway threads.
+//! - [`ops`]: the operations the CLI (and later the CNI plugin) perform.
+
+pub mod names;
+pub mod netlink;
+pub mod netns;
+pub mod ops;
+pub mod privilege;

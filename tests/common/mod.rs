@@ -1,0 +1,180 @@
+//! The sandbox every integration test runs in (DESIGN.md, "the sandbox rule").
+//!
+//! A sandbox is a process tree made by `unshare`: new network, mount and PID
+//! namespaces, a fresh tmpfs on `/run` (so `/run/netns` and nsnet's state and
+//! config dirs are private), its own `/sys` and `/proc`. Commands run inside it
+//! with `nsenter`. Its PID 1 is tied to the test thread by parent-death signals,
+//! so when the test ends, passes, fails or panics, every process in the sandbox
+//! is killed and its namespaces, links and mounts vanish with it. Nothing here
+//! ever touches the host's own network.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NSNET: &str = env!("CARGO_BIN_EXE_nsnet");
+
+/// Set up inside the new namespaces before the sandbox reports ready.
+const SETUP: &str = "set -e
+mount -t tmpfs -o mode=0755 nsnet-sandbox-run /run
+mkdir -p /run/nsnet-config
+mount -t sysfs sysfs /sys
+ip link set lo up
+echo ready
+exec sleep infinity";
+
+pub struct Sandbox {
+    unshare: Child,
+    /// Host PID of the sandbox's PID 1, the target of `nsenter`.
+    pid1: u32,
+}
+
+impl Sandbox {
+    /// Makes a sandbox, or panics: a test never silently skips.
+    pub fn new() -> Self {
+        let mut unshare = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .args(["unshare", "--net", "--mount", "--propagation", "private"])
+            .args(["--pid", "--fork", "--mount-proc", "--kill-child=KILL"])
+            .args(["sh", "-c", SETUP])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the sandbox (needs root and util-linux's unshare/setpriv)");
+        let stdout = unshare.stdout.take().expect("sandbox stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the sandbox's ready line");
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the sandbox could not be set up (are we root?)"
+        );
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
+                .expect("reading the sandbox's PID 1");
+        let pid1 = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the sandbox has no PID 1");
+        Sandbox { unshare, pid1 }
+    }
+
+    /// A command that runs inside the sandbox.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.pid1.to_string(), "-n", "-m", "-p", "--"])
+            .arg(program)
+            .env("NSNET_STATE_DIR", "/run/nsnet")
+            .env("NSNET_CONFIG_DIR", "/run/nsnet-config")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs nsnet inside the sandbox.
+    pub fn nsnet(&self, args: &[&str]) -> Output {
+        self.command(NSNET)
+            .args(args)
+            .output()
+            .expect("running nsnet")
+    }
+
+    /// Runs nsnet and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.nsnet(args);
+        assert!(
+            out.status.success(),
+            "nsnet {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs nsnet, asserts it fails with one line on stderr that contains `expected`.
+    pub fn fails(&self, args: &[&str], expected: &str) {
+        let out = self.nsnet(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nsnet {args:?} succeeded");
+        assert!(
+            stderr.contains(expected),
+            "nsnet {args:?}: stderr {stderr:?} lacks {expected:?}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "nsnet {args:?}: not one line: {stderr:?}"
+        );
+        assert!(stderr.starts_with("nsnet: "), "{stderr:?}");
+    }
+
+    /// Runs a shell command line inside the sandbox.
+    pub fn sh(&self, script: &str) -> Output {
+        self.command("sh")
+            .args(["-c", script])
+            .output()
+            .expect("running sh")
+    }
+
+    /// Runs a shell command line inside the sandbox and asserts success; returns stdout.
+    pub fn sh_ok(&self, script: &str) -> String {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "{script:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command that prints JSON (`ip -j ...`) and parses it.
+    pub fn json(&self, script: &str) -> Value {
+        let out = self.sh_ok(script);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{script:?}: bad JSON {out:?}: {e}"))
+    }
+
+    /// Names of the links in a named namespace (`host` for the sandbox itself).
+    pub fn links(&self, ns: &str) -> Vec<String> {
+        let cmd = if ns == "host" {
+            "ip -j link show".to_owned()
+        } else {
+            format!("ip -n {ns} -j link show")
+        };
+        let v = self.json(&cmd);
+        let mut names: Vec<String> = v
+            .as_array()
+            .expect("ip -j link is a list")
+            .iter()
+            .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Waits (bounded) until `cond` holds; for state the kernel sets asynchronously.
+    pub fn wait_for(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Killing unshare kills PID 1 (--kill-child), and with it every process
+        // of the sandbox; its namespaces and mounts go with them.
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
