@@ -18,8 +18,11 @@
 //!   entered on throwaway threads.
 //! - [`ops`]: the operations the CLI (and later the CNI plugin) perform.
 
+pub mod firewall;
+pub mod ipam;
 pub mod names;
 pub mod netlink;
 pub mod netns;
 pub mod ops;
 pub mod privilege;
+pub mod store;

@@ -27,6 +27,8 @@ pub enum NameError {
         name: String,
         bad: char,
     },
+    #[error("{what} name {name:?} must start with a letter or a digit")]
+    BadStart { what: &'static str, name: String },
     #[error("{what} name {name:?} is reserved")]
     Reserved { what: &'static str, name: String },
 }
@@ -146,6 +148,144 @@ impl fmt::Display for NsSide {
     }
 }
 
+/// Longest network name.
+pub const NETWORK_NAME_MAX: usize = 64;
+
+/// The name of a bridge network: letters, digits, `-`, `_` and `.`, starting
+/// with a letter or digit, at most 64 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetworkName(String);
+
+impl NetworkName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for NetworkName {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        check_common("network", s, NETWORK_NAME_MAX)?;
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            return Err(NameError::BadChar {
+                what: "network",
+                name: s.to_owned(),
+                bad,
+            });
+        }
+        if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(NameError::BadStart {
+                what: "network",
+                name: s.to_owned(),
+            });
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for NetworkName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What `network connect` attaches: a named namespace, the namespace of a
+/// running process (`pid:PID`), or a namespace file (any path with a `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Named(NetnsName),
+    Pid(u32),
+    Path(std::path::PathBuf),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("target {0:?}: expected pid:PID with a number")]
+    BadPid(String),
+    #[error(transparent)]
+    Name(#[from] NameError),
+}
+
+impl FromStr for Target {
+    type Err = TargetError;
+    fn from_str(s: &str) -> Result<Self, TargetError> {
+        if let Some(pid) = s.strip_prefix("pid:") {
+            return match pid.parse::<u32>() {
+                Ok(p) if p > 0 => Ok(Self::Pid(p)),
+                _ => Err(TargetError::BadPid(s.to_owned())),
+            };
+        }
+        if s.contains('/') {
+            return Ok(Self::Path(s.into()));
+        }
+        Ok(Self::Named(s.parse()?))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Named(n) => n.fmt(f),
+            Self::Pid(p) => write!(f, "pid:{p}"),
+            Self::Path(p) => p.display().fmt(f),
+        }
+    }
+}
+
+/// A unicast Ethernet address, `aa:bb:cc:dd:ee:ff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MacError {
+    #[error("MAC address {0:?} is malformed (expected six hex pairs like 02:42:ac:11:00:02)")]
+    Malformed(String),
+    #[error("MAC address {0} is a multicast address")]
+    Multicast(String),
+    #[error("MAC address {0} is all zeros")]
+    Zero(String),
+}
+
+impl FromStr for Mac {
+    type Err = MacError;
+    fn from_str(s: &str) -> Result<Self, MacError> {
+        let bad = || MacError::Malformed(s.to_owned());
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut out {
+            let part = parts.next().ok_or_else(bad)?;
+            if part.len() != 2 {
+                return Err(bad());
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        if out[0] & 1 == 1 {
+            return Err(MacError::Multicast(s.to_owned()));
+        }
+        if out == [0; 6] {
+            return Err(MacError::Zero(s.to_owned()));
+        }
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +341,54 @@ mod tests {
             "a".parse::<NsSide>().unwrap(),
             NsSide::Named("a".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn targets_parse_names_pids_and_paths() {
+        assert_eq!("pid:42".parse::<Target>().unwrap(), Target::Pid(42));
+        assert!("pid:x".parse::<Target>().is_err());
+        assert!("pid:0".parse::<Target>().is_err());
+        assert_eq!(
+            "/proc/1/ns/net".parse::<Target>().unwrap(),
+            Target::Path("/proc/1/ns/net".into())
+        );
+        assert_eq!(
+            "web".parse::<Target>().unwrap(),
+            Target::Named("web".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn macs_parse_and_print() {
+        let m: Mac = "02:42:AC:11:00:02".parse().unwrap();
+        assert_eq!(m.to_string(), "02:42:ac:11:00:02");
+        for bad in [
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:02:03",
+            "zz:42:ac:11:00:02",
+            "2:42:ac:11:00:02",
+        ] {
+            assert!(
+                matches!(bad.parse::<Mac>(), Err(MacError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            "01:00:5e:00:00:01".parse::<Mac>(),
+            Err(MacError::Multicast(_))
+        ));
+        assert!(matches!(
+            "00:00:00:00:00:00".parse::<Mac>(),
+            Err(MacError::Zero(_))
+        ));
+    }
+
+    #[test]
+    fn network_names_are_plain_words() {
+        assert!("web-1_a.b".parse::<NetworkName>().is_ok());
+        for bad in ["", "-x", ".x", "a b", "a/b", "a:b", "é"] {
+            assert!(bad.parse::<NetworkName>().is_err(), "{bad:?}");
+        }
+        assert!("n".repeat(65).parse::<NetworkName>().is_err());
     }
 }

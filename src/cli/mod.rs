@@ -3,6 +3,7 @@
 
 mod link;
 mod netns;
+mod network;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Point-to-point veth links between namespaces.
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// Bridge networks with IPAM, gateway and NAT.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -51,9 +55,14 @@ pub fn main() -> ExitCode {
         Err(e) => return clap_error(e),
     };
     init_logging(cli.verbose);
+    let ctx = nsnet::ops::Context {
+        state_dir: cli.state_dir.clone(),
+        config_dir: cli.config_dir.clone(),
+    };
     let result = match &cli.command {
         Command::Netns(cmd) => netns::run(cmd),
         Command::Link(cmd) => link::run(cmd),
+        Command::Network(cmd) => network::run(&ctx, cmd),
     };
     match result {
         Ok(code) => code,

@@ -3,7 +3,8 @@
 use super::{Netlink, Result};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -74,6 +75,8 @@ pub struct VethSpec<'a> {
     pub name: &'a str,
     pub peer_name: &'a str,
     pub peer_netns: Option<BorrowedFd<'a>>,
+    /// MAC address of the peer; the kernel picks a random one when `None`.
+    pub peer_mac: Option<[u8; 6]>,
     pub mtu: Option<u32>,
     /// Bridge (by index) to enslave the local end to, in the same request.
     pub master: Option<u32>,
@@ -129,6 +132,9 @@ impl Netlink {
         if let Some(mtu) = spec.mtu {
             peer.attributes.push(LinkAttribute::Mtu(mtu));
         }
+        if let Some(mac) = spec.peer_mac {
+            peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
         let mut msg = LinkMessage::default();
         msg.attributes
             .push(LinkAttribute::IfName(spec.name.to_owned()));
@@ -145,10 +151,13 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
     }
 
-    /// Creates a Linux bridge.
-    pub fn add_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<()> {
+    /// Creates a Linux bridge, with a fixed MAC when one is given.
+    pub fn add_bridge(&mut self, name: &str, mtu: Option<u32>, mac: Option<[u8; 6]>) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        if let Some(mac) = mac {
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
         if let Some(mtu) = mtu {
             msg.attributes.push(LinkAttribute::Mtu(mtu));
         }
@@ -179,6 +188,21 @@ impl Netlink {
         msg.attributes
             .push(LinkAttribute::Controller(master.unwrap_or(0)));
         self.set_link(msg)
+    }
+
+    /// Sets bridge port options of a link enslaved to a bridge: `isolated` ports
+    /// cannot talk to each other, only to non-isolated ports (the bridge itself).
+    pub fn set_bridge_port(&mut self, index: u32, isolated: bool) -> Result<()> {
+        let mut msg = link_message(index);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::Isolated(
+                isolated,
+            )])),
+        ]));
+        // RTM_SETLINK ignores IFLA_LINKINFO; port data goes through RTM_NEWLINK on
+        // the existing link (as `ip link set ... type bridge_slave` does).
+        self.request(RouteNetlinkMessage::NewLink(msg), 0)
     }
 
     pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<()> {

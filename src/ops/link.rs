@@ -194,6 +194,7 @@ pub fn add(req: &LinkAddRequest) -> Result<LinkAdded> {
         name: &name,
         peer_name: &peer_name,
         peer_netns: Some(ns_b.fd()),
+        peer_mac: None,
         mtu: req.mtu,
         master: None,
     })

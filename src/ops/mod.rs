@@ -2,8 +2,11 @@
 //! validates everything it can before touching the kernel, then builds, and on
 //! any failure undoes what it created ([`rollback::Rollback`]).
 
+pub mod endpoint;
 pub mod link;
+mod lock;
 pub mod netns;
+pub mod network;
 pub mod rollback;
 
 use crate::netlink;
@@ -34,6 +37,45 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error("network {0} does not exist")]
+    UnknownNetwork(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::Error),
+    #[error(transparent)]
+    Ipam(#[from] crate::ipam::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {}", errors.join("; "))]
+    Teardown { what: String, errors: Vec<String> },
+}
+
+/// Where nsnet keeps its records (`--state-dir`, `--config-dir`).
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub state_dir: std::path::PathBuf,
+    pub config_dir: std::path::PathBuf,
+}
+
+impl Context {
+    pub fn config(&self) -> Result<crate::store::Config> {
+        Ok(crate::store::Config::open(&self.config_dir)?)
+    }
+    pub fn state(&self) -> Result<crate::store::State> {
+        Ok(crate::store::State::open(&self.state_dir)?)
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash for deriving names (not for security).
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

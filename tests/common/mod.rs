@@ -178,3 +178,94 @@ impl Drop for Sandbox {
         let _ = self.unshare.wait();
     }
 }
+
+impl Sandbox {
+    /// Starts a long-running command inside the sandbox; it is stopped when the
+    /// returned guard drops (and dies with the sandbox in any case).
+    pub fn spawn(&self, script: &str) -> Background {
+        Background(
+            self.command("sh")
+                .args(["-c", script])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawning in the sandbox"),
+        )
+    }
+
+    /// Every element of every set and map in `table inet nsnet`, as (set, element)
+    /// pairs of JSON text; empty when the table does not exist.
+    pub fn nft_elements(&self) -> Vec<(String, String)> {
+        let out = self.sh("nft -j list table inet nsnet");
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).expect("nft -j is JSON");
+        let mut elems = Vec::new();
+        for item in v["nftables"].as_array().into_iter().flatten() {
+            for kind in ["set", "map"] {
+                if let Some(set) = item.get(kind) {
+                    let name = set["name"].as_str().unwrap_or_default().to_owned();
+                    for e in set["elem"].as_array().into_iter().flatten() {
+                        elems.push((name.clone(), e.to_string()));
+                    }
+                }
+            }
+        }
+        elems
+    }
+
+    /// Starts a TCP server in namespace `ns` on `addr:port` that answers each
+    /// connection with the address it came from, and waits until it listens.
+    pub fn tcp_echo_peer(&self, ns: &str, addr: &str, port: u16) -> Background {
+        let child = self.spawn(&format!(
+            "exec ip netns exec {ns} socat TCP-LISTEN:{port},bind={addr},fork,reuseaddr \
+             SYSTEM:'echo $SOCAT_PEERADDR'"
+        ));
+        self.wait_for(&format!("a listener on {addr}:{port} in {ns}"), || {
+            self.sh(&format!(
+                "ip netns exec {ns} ss -Htln 'sport = :{port}' | grep -q LISTEN"
+            ))
+            .status
+            .success()
+        });
+        child
+    }
+
+    /// Connects from namespace `ns` (`host` for the sandbox) to `addr:port` and
+    /// returns what the server said, or None when the connection failed.
+    pub fn tcp_ask(&self, ns: &str, addr: &str, port: u16) -> Option<String> {
+        let prefix = if ns == "host" {
+            String::new()
+        } else {
+            format!("ip netns exec {ns} ")
+        };
+        let out = self.sh(&format!(
+            "{prefix}timeout 3 socat -T2 - TCP:{addr}:{port},connect-timeout=2 </dev/null"
+        ));
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Whether one ping from `ns` (`host` for the sandbox) to `addr` is answered.
+    pub fn pings(&self, ns: &str, addr: &str) -> bool {
+        let prefix = if ns == "host" {
+            String::new()
+        } else {
+            format!("ip netns exec {ns} ")
+        };
+        self.sh(&format!("{prefix}ping -c1 -W1 {addr}"))
+            .status
+            .success()
+    }
+}
+
+/// A process running in the sandbox, killed and reaped on drop.
+pub struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

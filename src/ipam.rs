@@ -1,0 +1,352 @@
+//! IP address management: a pure allocator over a [`Leases`] view, unit-tested
+//! without a kernel or a database.
+//!
+//! A [`Pool`] is one subnet of a network: the addresses that may be handed out
+//! are the hosts of the subnet (inside the optional `--ip-range`), never the
+//! network address, the IPv4 broadcast address or the gateway. Allocation
+//! starts after the last address handed out and wraps around (as host-local
+//! does), so an address just released is not reused at once while stale ARP or
+//! conntrack entries may still point at it.
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// How many candidates an allocation looks at before it calls the pool full;
+/// bounds the work in huge IPv6 ranges.
+const MAX_PROBES: u128 = 1 << 20;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("no free address left in {0}")]
+    Exhausted(IpNet),
+    #[error("address {ip} is not in subnet {subnet}")]
+    OutsideSubnet { ip: IpAddr, subnet: IpNet },
+    #[error("address {ip} is outside the range {range} of subnet {subnet}")]
+    OutsideRange {
+        ip: IpAddr,
+        range: IpNet,
+        subnet: IpNet,
+    },
+    #[error("address {ip} is reserved in {subnet} ({why})")]
+    Reserved {
+        ip: IpAddr,
+        subnet: IpNet,
+        why: &'static str,
+    },
+    #[error("address {0} is already in use")]
+    InUse(IpAddr),
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Which addresses are leased already.
+pub trait Leases {
+    fn is_leased(&self, ip: IpAddr) -> Result<bool, Error>;
+}
+
+/// One subnet of a network and the addresses it may hand out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub subnet: IpNet,
+    pub gateway: IpAddr,
+    /// `--ip-range`: hand out only addresses inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<IpNet>,
+}
+
+impl Pool {
+    /// Why `ip` can never be handed out, if it cannot.
+    fn reserved(&self, ip: IpAddr) -> Option<&'static str> {
+        if ip == self.subnet.network() {
+            return Some("the network address");
+        }
+        if let IpNet::V4(v4) = self.subnet {
+            if v4.prefix_len() < 31 && ip == IpAddr::V4(v4.broadcast()) {
+                return Some("the broadcast address");
+            }
+        }
+        (ip == self.gateway).then_some("the gateway")
+    }
+
+    /// First and last address that may be handed out, as integers.
+    fn bounds(&self) -> (u128, u128) {
+        let span = self.range.unwrap_or(self.subnet);
+        (to_u128(span.network()), to_u128(span.broadcast()))
+    }
+
+    /// Checks a requested address without looking at leases.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Error> {
+        if !self.subnet.contains(&ip) {
+            return Err(Error::OutsideSubnet {
+                ip,
+                subnet: self.subnet,
+            });
+        }
+        if let Some(why) = self.reserved(ip) {
+            return Err(Error::Reserved {
+                ip,
+                subnet: self.subnet,
+                why,
+            });
+        }
+        if let Some(range) = self.range {
+            if !range.contains(&ip) {
+                return Err(Error::OutsideRange {
+                    ip,
+                    range,
+                    subnet: self.subnet,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A requested (static) address: valid and free, or the reason it is not.
+    pub fn claim(&self, ip: IpAddr, leases: &impl Leases) -> Result<IpAddr, Error> {
+        self.check(ip)?;
+        if leases.is_leased(ip)? {
+            return Err(Error::InUse(ip));
+        }
+        Ok(ip)
+    }
+
+    /// The next free address after `last` (wrapping), or [`Error::Exhausted`].
+    pub fn allocate(&self, last: Option<IpAddr>, leases: &impl Leases) -> Result<IpAddr, Error> {
+        let (lo, hi) = self.bounds();
+        let size = hi - lo + 1;
+        let start = match last.map(to_u128) {
+            Some(l) if l >= lo && l < hi => l + 1,
+            _ => lo,
+        };
+        let v4 = self.subnet.addr().is_ipv4();
+        for i in 0..size.min(MAX_PROBES) {
+            let n = lo + (start - lo + i) % size;
+            let ip = from_u128(n, v4);
+            if self.reserved(ip).is_some() || leases.is_leased(ip)? {
+                continue;
+            }
+            return Ok(ip);
+        }
+        Err(Error::Exhausted(self.subnet))
+    }
+}
+
+fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn from_u128(n: u128, v4: bool) -> IpAddr {
+    if v4 {
+        IpAddr::V4(Ipv4Addr::from(n as u32))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(n))
+    }
+}
+
+/// The first host address of a subnet: the default gateway.
+pub fn first_host(subnet: &IpNet) -> IpAddr {
+    from_u128(to_u128(subnet.network()) + 1, subnet.addr().is_ipv4())
+}
+
+/// The default pool for networks created without `--subnet`: /24s out of
+/// 10.201.0.0/16.
+pub fn default_pool() -> impl Iterator<Item = IpNet> {
+    let pool: Ipv4Net = "10.201.0.0/16".parse().unwrap_or_else(|_| unreachable!());
+    pool.subnets(24).into_iter().flatten().map(IpNet::V4)
+}
+
+/// True when two subnets share any address.
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Smallest useful subnets: an IPv4 /30 (a gateway and one endpoint) and an IPv6 /126.
+pub fn check_subnet_size(subnet: &IpNet) -> Result<(), String> {
+    let max = match subnet {
+        IpNet::V4(_) => 30,
+        IpNet::V6(_) => 126,
+    };
+    if subnet.prefix_len() > max {
+        return Err(format!(
+            "subnet {subnet} is too small (the longest prefix is /{max})"
+        ));
+    }
+    Ok(())
+}
+
+/// A subnet given as CIDR must name its network address (10.1.0.0/16, not 10.1.2.3/16).
+pub fn check_subnet_is_network(subnet: &IpNet) -> Result<(), String> {
+    if subnet.addr() != subnet.network() {
+        return Err(format!(
+            "subnet {subnet} is not a network address (did you mean {}?)",
+            subnet.trunc()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+
+    #[derive(Default)]
+    struct Fake(RefCell<HashSet<IpAddr>>);
+    impl Leases for Fake {
+        fn is_leased(&self, ip: IpAddr) -> Result<bool, Error> {
+            Ok(self.0.borrow().contains(&ip))
+        }
+    }
+    impl Fake {
+        fn take(&self, ip: IpAddr) -> IpAddr {
+            self.0.borrow_mut().insert(ip);
+            ip
+        }
+    }
+
+    fn pool(subnet: &str) -> Pool {
+        let subnet: IpNet = subnet.parse().unwrap();
+        Pool {
+            subnet,
+            gateway: first_host(&subnet),
+            range: None,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn allocation_skips_network_gateway_and_broadcast() {
+        let p = pool("10.0.0.0/29");
+        let leases = Fake::default();
+        let mut last = None;
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let a = p.allocate(last, &leases).unwrap();
+            leases.take(a);
+            last = Some(a);
+            got.push(a);
+        }
+        let want: Vec<IpAddr> = (2..=6).map(|i| ip(&format!("10.0.0.{i}"))).collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            p.allocate(last, &leases),
+            Err(Error::Exhausted("10.0.0.0/29".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn a_slash_30_holds_one_endpoint_besides_the_gateway() {
+        let p = pool("10.0.0.0/30");
+        let leases = Fake::default();
+        let a = leases.take(p.allocate(None, &leases).unwrap());
+        assert_eq!(a, ip("10.0.0.2"));
+        assert!(matches!(
+            p.allocate(Some(a), &leases),
+            Err(Error::Exhausted(_))
+        ));
+    }
+
+    #[test]
+    fn allocation_continues_after_the_last_and_wraps() {
+        let p = pool("10.0.0.0/29");
+        let leases = Fake::default();
+        assert_eq!(
+            p.allocate(Some(ip("10.0.0.4")), &leases).unwrap(),
+            ip("10.0.0.5")
+        );
+        assert_eq!(
+            p.allocate(Some(ip("10.0.0.6")), &leases).unwrap(),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            p.allocate(Some(ip("10.0.0.7")), &leases).unwrap(),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn ip_range_limits_allocation() {
+        let mut p = pool("10.0.0.0/24");
+        p.range = Some("10.0.0.128/30".parse().unwrap());
+        let leases = Fake::default();
+        let got: Vec<IpAddr> = (0..4)
+            .map(|_| leases.take(p.allocate(None, &leases).unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ip("10.0.0.128"),
+                ip("10.0.0.129"),
+                ip("10.0.0.130"),
+                ip("10.0.0.131")
+            ]
+        );
+        assert!(p.allocate(None, &leases).is_err());
+        assert!(matches!(
+            p.check(ip("10.0.0.5")),
+            Err(Error::OutsideRange { .. })
+        ));
+    }
+
+    #[test]
+    fn static_claims_are_checked() {
+        let p = pool("10.0.0.0/24");
+        let leases = Fake::default();
+        assert_eq!(p.claim(ip("10.0.0.9"), &leases).unwrap(), ip("10.0.0.9"));
+        leases.take(ip("10.0.0.9"));
+        assert_eq!(
+            p.claim(ip("10.0.0.9"), &leases),
+            Err(Error::InUse(ip("10.0.0.9")))
+        );
+        assert!(matches!(
+            p.claim(ip("10.0.0.1"), &leases),
+            Err(Error::Reserved {
+                why: "the gateway",
+                ..
+            })
+        ));
+        assert!(matches!(
+            p.claim(ip("10.0.0.0"), &leases),
+            Err(Error::Reserved { .. })
+        ));
+        assert!(matches!(
+            p.claim(ip("10.0.0.255"), &leases),
+            Err(Error::Reserved { .. })
+        ));
+        assert!(matches!(
+            p.claim(ip("10.0.1.1"), &leases),
+            Err(Error::OutsideSubnet { .. })
+        ));
+    }
+
+    #[test]
+    fn ipv6_allocates_from_a_slash_64() {
+        let p = pool("fd00:1::/64");
+        let leases = Fake::default();
+        assert_eq!(p.gateway, ip("fd00:1::1"));
+        let a = leases.take(p.allocate(None, &leases).unwrap());
+        assert_eq!(a, ip("fd00:1::2"));
+        assert_eq!(p.allocate(Some(a), &leases).unwrap(), ip("fd00:1::3"));
+    }
+
+    #[test]
+    fn overlap_and_subnet_checks() {
+        let a: IpNet = "10.0.0.0/16".parse().unwrap();
+        let b: IpNet = "10.0.5.0/24".parse().unwrap();
+        let c: IpNet = "10.1.0.0/24".parse().unwrap();
+        assert!(overlaps(&a, &b) && overlaps(&b, &a));
+        assert!(!overlaps(&a, &c));
+        assert!(check_subnet_is_network(&"10.0.0.5/24".parse().unwrap()).is_err());
+        assert!(check_subnet_size(&"10.0.0.0/31".parse().unwrap()).is_err());
+        assert_eq!(default_pool().next().unwrap().to_string(), "10.201.0.0/24");
+        assert_eq!(default_pool().count(), 256);
+    }
+}

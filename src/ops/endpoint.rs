@@ -1,0 +1,311 @@
+//! Endpoints: attaching a namespace (by name, PID or path) to a bridge network,
+//! and detaching it again.
+//!
+//! Connect, in order: validate everything; bring the network up (bridge, gateway,
+//! firewall); lease the addresses and record the endpoint (one store transaction);
+//! create the veth pair with the peer made directly inside the target and the
+//! host end enslaved to the bridge (one netlink request); address the peer, bring
+//! it and `lo` up, add the default route; bring the host end up. Every step after
+//! the lease registers its undo, so a failure leaves nothing behind.
+//!
+//! Default route rule: an endpoint gets a default route via the network's gateway
+//! for each family the network has, unless the namespace already has a default
+//! route of that family (then only the subnet route, which comes with the
+//! address). Internal networks never add a default route.
+
+use super::rollback::Rollback;
+use super::{network, nl_err, Context, Error, Result};
+use crate::ipam::Pool;
+use crate::names::{IfName, Mac, NetworkName, Target};
+use crate::netlink::{Netlink, Route, VethSpec};
+use crate::netns::Netns;
+use crate::privilege::require_admin;
+use crate::store::{Endpoint, State};
+use ipnet::IpNet;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// A validated `network connect`.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    pub network: NetworkName,
+    pub target: Target,
+    pub ifname: Option<IfName>,
+    pub ips: Vec<IpAddr>,
+    pub mac: Option<Mac>,
+}
+
+/// Opens what a target names.
+pub fn open_target(target: &Target) -> Result<Netns> {
+    Ok(match target {
+        Target::Named(n) => Netns::by_name(n)?,
+        Target::Pid(p) => Netns::by_pid(*p)?,
+        Target::Path(p) => Netns::by_path(p)?,
+    })
+}
+
+/// The host-side veth name: derived from the endpoint id only, so it is stable
+/// and teardown can find it without any other state.
+pub fn host_ifname(endpoint_id: &str) -> String {
+    format!("nsv{:012x}", super::fnv1a(endpoint_id) & 0xffff_ffff_ffff)
+}
+
+/// Pairs each pool of the network with the static address asked for it, if any.
+fn address_requests(
+    spec: &crate::store::NetworkSpec,
+    ips: &[IpAddr],
+) -> Result<Vec<(Pool, Option<IpAddr>)>> {
+    let mut out: Vec<(Pool, Option<IpAddr>)> =
+        spec.pools.iter().map(|p| (p.clone(), None)).collect();
+    for ip in ips {
+        let slot = out
+            .iter_mut()
+            .find(|(p, _)| p.subnet.addr().is_ipv4() == ip.is_ipv4())
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "network {} has no {} subnet for address {ip}",
+                    spec.name,
+                    if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+                ))
+            })?;
+        if slot.1.is_some() {
+            return Err(Error::Invalid(format!(
+                "more than one {} address given",
+                if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+            )));
+        }
+        slot.0.check(*ip)?;
+        slot.1 = Some(*ip);
+    }
+    Ok(out)
+}
+
+/// Attaches `req.target` to the network; returns the endpoint made.
+pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
+    let spec = network::get(ctx, &req.network)?;
+    let requests = address_requests(&spec, &req.ips)?;
+    require_admin()?;
+    let ns = open_target(&req.target)?;
+    let inode = ns.inode()?;
+    let mut state = ctx.state()?;
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let id = format!("{}/{inode}", spec.name);
+    if let Some(old) = state
+        .endpoints(Some(&spec.name))?
+        .into_iter()
+        .find(|e| e.id == id)
+    {
+        if host
+            .link_by_name(&old.host_ifname)
+            .map_err(nl_err("host", "looking up a veth"))?
+            .is_some()
+        {
+            return Err(Error::Invalid(format!(
+                "{} is already connected to network {} (as {})",
+                req.target, spec.name, old.ifname
+            )));
+        }
+        // Its namespace died without a disconnect (and the kernel deleted the
+        // veth with it); the inode was reused. Drop the stale record.
+        state.release(&old.id)?;
+    }
+    let mut target_nl = ns.netlink()?;
+    let taken: HashSet<String> = target_nl
+        .links()
+        .map_err(nl_err(ns.label(), "listing interfaces"))?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let ifname = match &req.ifname {
+        Some(n) if taken.contains(n.as_str()) => {
+            return Err(Error::InterfaceExists {
+                ns: ns.label().into(),
+                name: n.to_string(),
+            })
+        }
+        Some(n) => n.to_string(),
+        None => (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !taken.contains(n))
+            .unwrap_or_default(),
+    };
+
+    let bridge = network::ensure_up(ctx, &mut host, &spec)?;
+    let host_if = host_ifname(&id);
+    let endpoint = state.lease_and_record(&spec.name, &id, &requests, |addresses| Endpoint {
+        id: id.clone(),
+        network: spec.name.clone(),
+        target: req.target.to_string(),
+        netns_inode: inode,
+        ifname: ifname.clone(),
+        host_ifname: host_if.clone(),
+        mac: String::new(),
+        addresses,
+    })??;
+    let mut rollback = Rollback::new();
+    {
+        let (dir, id) = (ctx.state_dir.clone(), id.clone());
+        rollback.push(format!("leases of {id}"), move || {
+            State::open(&dir)
+                .and_then(|mut s| s.release(&id))
+                .map_err(|e| e.to_string())
+        });
+    }
+
+    host.add_veth(&VethSpec {
+        name: &host_if,
+        peer_name: &ifname,
+        peer_netns: Some(ns.fd()),
+        peer_mac: req.mac.map(|m| m.0),
+        mtu: spec.mtu,
+        master: Some(bridge),
+    })
+    .map_err(nl_err("host", format!("creating veth {host_if}")))?;
+    {
+        let name = host_if.clone();
+        rollback.push(format!("veth {name}"), move || delete_host_veth(&name));
+    }
+
+    let peer = target_nl
+        .link_by_name(&ifname)
+        .map_err(nl_err(ns.label(), format!("looking up {ifname}")))?
+        .ok_or_else(|| Error::InterfaceNotFound {
+            ns: ns.label().into(),
+            name: ifname.clone(),
+        })?;
+    for addr in &endpoint.addresses {
+        target_nl
+            .add_address(peer.index, addr)
+            .map_err(nl_err(ns.label(), format!("adding address {addr}")))?;
+    }
+    target_nl
+        .set_up(peer.index, true)
+        .map_err(nl_err(ns.label(), format!("bringing {ifname} up")))?;
+    super::netns::bring_lo_up(&ns)?;
+    if !spec.internal {
+        add_default_routes(&mut target_nl, ns.label(), peer.index, &spec.pools)?;
+    }
+
+    let host_link = host
+        .link_by_name(&host_if)
+        .map_err(nl_err("host", format!("looking up {host_if}")))?
+        .ok_or_else(|| Error::InterfaceNotFound {
+            ns: "host".into(),
+            name: host_if.clone(),
+        })?;
+    if spec.isolate {
+        host.set_bridge_port(host_link.index, true)
+            .map_err(nl_err("host", format!("isolating bridge port {host_if}")))?;
+    }
+    host.set_up(host_link.index, true)
+        .map_err(nl_err("host", format!("bringing {host_if} up")))?;
+
+    let mut endpoint = endpoint;
+    endpoint.mac = peer.mac.map(|m| Mac(m).to_string()).unwrap_or_default();
+    state.update_endpoint(&endpoint)?;
+    rollback.commit();
+    Ok(endpoint)
+}
+
+/// Adds a default route per family via the gateway, unless one exists already.
+fn add_default_routes(nl: &mut Netlink, label: &str, oif: u32, pools: &[Pool]) -> Result<()> {
+    let routes = nl.routes().map_err(nl_err(label, "listing routes"))?;
+    for pool in pools {
+        let v4 = pool.subnet.addr().is_ipv4();
+        if routes
+            .iter()
+            .any(|r| r.is_default() && r.dest.addr().is_ipv4() == v4)
+        {
+            continue;
+        }
+        let dest: IpNet = if v4 { "0.0.0.0/0" } else { "::/0" }
+            .parse()
+            .map_err(|_| Error::Invalid("default route".into()))?;
+        let route = Route {
+            dest,
+            gateway: Some(pool.gateway),
+            oif: Some(oif),
+        };
+        nl.add_route(&route).map_err(nl_err(
+            label,
+            format!("adding default route via {}", pool.gateway),
+        ))?;
+    }
+    Ok(())
+}
+
+fn delete_host_veth(name: &str) -> std::result::Result<(), String> {
+    let mut host = Netlink::new().map_err(|e| e.to_string())?;
+    match host.link_by_name(name).map_err(|e| e.to_string())? {
+        Some(l) => host.delete_link(l.index).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// Deletes an endpoint's veth (its peer goes with it) and releases its leases.
+/// Goes on past errors; returns every one it met.
+pub fn teardown(host: &mut Netlink, state: &mut State, ep: &Endpoint) -> Vec<String> {
+    let mut errors = Vec::new();
+    match host.link_by_name(&ep.host_ifname) {
+        Ok(Some(link)) => {
+            if let Err(e) = host.delete_link(link.index) {
+                // Gone meanwhile (its namespace died): nothing left to delete.
+                if e.errno() != Some(crate::netlink::libc_errno::ENODEV) {
+                    errors.push(format!("deleting veth {}: {e}", ep.host_ifname));
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => errors.push(format!("looking up veth {}: {e}", ep.host_ifname)),
+    }
+    if let Err(e) = state.release(&ep.id) {
+        errors.push(e.to_string());
+    }
+    errors
+}
+
+/// Detaches `target` from the network (only its interface `ifname`, if given).
+pub fn disconnect(
+    ctx: &Context,
+    network: &NetworkName,
+    target: &Target,
+    ifname: Option<&IfName>,
+) -> Result<()> {
+    let spec = network::get(ctx, network)?;
+    require_admin()?;
+    let mut state = ctx.state()?;
+    let endpoints = state.endpoints(Some(&spec.name))?;
+    // A live target is matched by its namespace; a dead one by how it was named.
+    let inode = open_target(target).ok().and_then(|ns| ns.inode().ok());
+    let label = target.to_string();
+    let found: Vec<Endpoint> = endpoints
+        .into_iter()
+        .filter(|e| match inode {
+            Some(i) => e.netns_inode == i,
+            None => e.target == label,
+        })
+        .filter(|e| ifname.is_none_or(|n| e.ifname == n.as_str()))
+        .collect();
+    if found.is_empty() {
+        if inode.is_none() {
+            // Say why: the target itself is missing.
+            open_target(target)?;
+        }
+        return Err(Error::Invalid(format!(
+            "{target} is not connected to network {network}"
+        )));
+    }
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let errors: Vec<String> = found
+        .iter()
+        .flat_map(|ep| teardown(&mut host, &mut state, ep))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Teardown {
+            what: format!("disconnecting {target} from {network}"),
+            errors,
+        })
+    }
+}

@@ -1,0 +1,430 @@
+//! Bridge networks: create, list, inspect, remove, and bringing a network's
+//! kernel objects up on first use.
+
+use super::lock::Lock;
+use super::{nl_err, Context, Error, Result};
+use crate::firewall::{self, Firewall, NetworkRules};
+use crate::ipam::{self, Pool};
+use crate::names::{IfName, NetworkName, IFNAME_MAX};
+use crate::netlink::{LinkKind, Netlink};
+use crate::privilege::require_admin;
+use crate::store::{Endpoint, NetworkSpec};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+const MTU_MIN: u32 = 68;
+const MTU_MAX: u32 = 65535;
+
+/// A validated `network create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: Option<NetworkName>,
+    pub subnets: Vec<IpNet>,
+    pub gateways: Vec<IpAddr>,
+    pub ip_range: Option<IpNet>,
+    pub bridge: Option<IfName>,
+    pub internal: bool,
+    pub no_masquerade: bool,
+    pub isolate: bool,
+    pub mtu: Option<u32>,
+}
+
+/// Turns subnets, gateways and range into pools, or says what is wrong.
+fn build_pools(req: &CreateRequest) -> Result<Vec<Pool>> {
+    let invalid = |m: String| Error::Invalid(m);
+    let mut pools: Vec<Pool> = Vec::new();
+    for subnet in &req.subnets {
+        ipam::check_subnet_is_network(subnet).map_err(invalid)?;
+        ipam::check_subnet_size(subnet).map_err(invalid)?;
+        if pools
+            .iter()
+            .any(|p| p.subnet.addr().is_ipv4() == subnet.addr().is_ipv4())
+        {
+            return Err(invalid(format!(
+                "at most one IPv4 and one IPv6 subnet per network ({subnet} is a second {})",
+                if subnet.addr().is_ipv4() {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                }
+            )));
+        }
+        pools.push(Pool {
+            subnet: *subnet,
+            gateway: ipam::first_host(subnet),
+            range: None,
+        });
+    }
+    let mut seen_gw = Vec::new();
+    for gw in &req.gateways {
+        let pool = pools
+            .iter_mut()
+            .find(|p| p.subnet.addr().is_ipv4() == gw.is_ipv4())
+            .ok_or_else(|| invalid(format!("gateway {gw} has no subnet of its family")))?;
+        if seen_gw.contains(&gw.is_ipv4()) {
+            return Err(invalid(format!(
+                "more than one gateway for subnet {}",
+                pool.subnet
+            )));
+        }
+        seen_gw.push(gw.is_ipv4());
+        if !pool.subnet.contains(gw) {
+            return Err(invalid(format!(
+                "gateway {gw} is outside subnet {}",
+                pool.subnet
+            )));
+        }
+        pool.gateway = *gw;
+        // The gateway itself must be a host address of the subnet.
+        if let Some(why) = reserved_for_gateway(&pool.subnet, *gw) {
+            return Err(invalid(format!(
+                "gateway {gw} is {why} of subnet {}",
+                pool.subnet
+            )));
+        }
+    }
+    if let Some(range) = req.ip_range {
+        let pool = pools
+            .iter_mut()
+            .find(|p| p.subnet.addr().is_ipv4() == range.addr().is_ipv4())
+            .ok_or_else(|| invalid(format!("ip range {range} has no subnet of its family")))?;
+        ipam::check_subnet_is_network(&range).map_err(invalid)?;
+        if !(pool.subnet.contains(&range.network()) && pool.subnet.contains(&range.broadcast())) {
+            return Err(invalid(format!(
+                "ip range {range} is not inside subnet {}",
+                pool.subnet
+            )));
+        }
+        pool.range = Some(range);
+    }
+    Ok(pools)
+}
+
+fn reserved_for_gateway(subnet: &IpNet, gw: IpAddr) -> Option<&'static str> {
+    if gw == subnet.network() {
+        return Some("the network address");
+    }
+    match subnet {
+        IpNet::V4(v4) if v4.prefix_len() < 31 && gw == IpAddr::V4(v4.broadcast()) => {
+            Some("the broadcast address")
+        }
+        _ => None,
+    }
+}
+
+/// The default bridge name: `nsbr-NAME`, or for long names a cut of it plus a
+/// hash of the whole name, so two long names that share a start still differ.
+pub fn default_bridge_name(name: &NetworkName, attempt: u32) -> String {
+    let plain = format!("nsbr-{name}");
+    if attempt == 0 && plain.len() <= IFNAME_MAX {
+        return plain;
+    }
+    let hash = format!(
+        "{:04x}",
+        super::fnv1a(&format!("{name}/{attempt}")) & 0xffff
+    );
+    let room = IFNAME_MAX - "nsbr-".len() - hash.len();
+    let cut: String = name.as_str().chars().take(room).collect();
+    format!("nsbr-{cut}{hash}")
+}
+
+/// Creates a network definition. Nothing in the kernel changes: the bridge and
+/// its firewall elements are made on first use (see [`ensure_up`]).
+pub fn create(ctx: &Context, req: &CreateRequest) -> Result<NetworkSpec> {
+    let name = req
+        .name
+        .clone()
+        .ok_or_else(|| Error::Invalid("a network needs a name".into()))?;
+    if let Some(mtu) = req.mtu {
+        if !(MTU_MIN..=MTU_MAX).contains(&mtu) {
+            return Err(Error::Invalid(format!(
+                "MTU {mtu} is out of range ({MTU_MIN}..{MTU_MAX})"
+            )));
+        }
+    }
+    if req.internal && req.no_masquerade {
+        tracing::debug!("--no-masquerade is implied by --internal");
+    }
+    let mut pools = build_pools(req)?;
+    if req.ip_range.is_some() && req.subnets.is_empty() {
+        return Err(Error::Invalid("--ip-range needs --subnet".into()));
+    }
+    require_admin()?;
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let links: Vec<String> = host
+        .links()
+        .map_err(nl_err("host", "listing interfaces"))?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let routes: Vec<IpNet> = host
+        .routes()
+        .map_err(nl_err("host", "listing routes"))?
+        .into_iter()
+        .filter(|r| !r.is_default())
+        .map(|r| r.dest)
+        .collect();
+    let auto_subnet = pools.is_empty();
+
+    let mut config = ctx.config()?;
+    let outcome = config.create_network(|existing: &[NetworkSpec]| -> Result<NetworkSpec> {
+        if existing.iter().any(|n| n.name == name.as_str()) {
+            return Err(Error::Invalid(format!("network {name} already exists")));
+        }
+        if auto_subnet {
+            let taken = |cand: &IpNet| {
+                existing
+                    .iter()
+                    .flat_map(|n| &n.pools)
+                    .any(|p| ipam::overlaps(&p.subnet, cand))
+                    || routes.iter().any(|r| ipam::overlaps(r, cand))
+            };
+            let subnet = ipam::default_pool().find(|c| !taken(c)).ok_or_else(|| {
+                Error::Invalid(
+                    "no free subnet left in the default pool 10.201.0.0/16; give --subnet".into(),
+                )
+            })?;
+            pools.push(Pool {
+                subnet,
+                gateway: ipam::first_host(&subnet),
+                range: None,
+            });
+        }
+        for pool in &pools {
+            for other in existing {
+                if let Some(p) = other
+                    .pools
+                    .iter()
+                    .find(|p| ipam::overlaps(&p.subnet, &pool.subnet))
+                {
+                    return Err(Error::Invalid(format!(
+                        "subnet {} overlaps network {} ({})",
+                        pool.subnet, other.name, p.subnet
+                    )));
+                }
+            }
+        }
+        let bridge = match &req.bridge {
+            Some(b) => {
+                if let Some(other) = existing.iter().find(|n| n.bridge == b.as_str()) {
+                    return Err(Error::Invalid(format!(
+                        "bridge {b} belongs to network {}",
+                        other.name
+                    )));
+                }
+                if links.iter().any(|l| l == b.as_str()) {
+                    return Err(Error::Invalid(format!(
+                        "interface {b} already exists on the host"
+                    )));
+                }
+                b.to_string()
+            }
+            None => (0..)
+                .map(|attempt| default_bridge_name(&name, attempt))
+                .find(|c| !existing.iter().any(|n| &n.bridge == c) && !links.iter().any(|l| l == c))
+                .unwrap_or_default(), // ok: the range never ends
+        };
+        Ok(NetworkSpec {
+            name: name.to_string(),
+            bridge,
+            pools: std::mem::take(&mut pools),
+            internal: req.internal,
+            masquerade: !req.internal && !req.no_masquerade,
+            isolate: req.isolate,
+            mtu: req.mtu,
+        })
+    });
+    outcome?
+}
+
+/// Every network definition.
+pub fn list(ctx: &Context) -> Result<Vec<NetworkSpec>> {
+    Ok(ctx.config()?.networks()?)
+}
+
+/// A network's definition and endpoints.
+pub fn inspect(ctx: &Context, name: &NetworkName) -> Result<(NetworkSpec, Vec<Endpoint>)> {
+    let spec = get(ctx, name)?;
+    let endpoints = ctx.state()?.endpoints(Some(name.as_str()))?;
+    Ok((spec, endpoints))
+}
+
+pub fn get(ctx: &Context, name: &NetworkName) -> Result<NetworkSpec> {
+    ctx.config()?
+        .network(name.as_str())?
+        .ok_or_else(|| Error::UnknownNetwork(name.to_string()))
+}
+
+pub(crate) fn rules(spec: &NetworkSpec) -> NetworkRules<'_> {
+    NetworkRules {
+        bridge: &spec.bridge,
+        internal: spec.internal,
+        masquerade: spec.masquerade,
+        gateways: spec.pools.iter().map(|p| p.gateway).collect(),
+    }
+}
+
+/// Makes sure the network's bridge exists, holds its gateway addresses, is up,
+/// and that the firewall knows the network. Returns the bridge's index.
+/// Idempotent; serialised by nsnet's lock so concurrent first connects agree.
+pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Result<u32> {
+    if let Some(link) = host
+        .link_by_name(&spec.bridge)
+        .map_err(nl_err("host", format!("looking up bridge {}", spec.bridge)))?
+    {
+        if link.kind == LinkKind::Bridge && link.up {
+            return Ok(link.index);
+        }
+    }
+    let _lock = Lock::acquire(&ctx.state_dir).map_err(|e| Error::Io {
+        what: format!("locking {}", ctx.state_dir.display()),
+        source: e,
+    })?;
+    let ns = "host";
+    let index = match host
+        .link_by_name(&spec.bridge)
+        .map_err(nl_err(ns, "looking up the bridge"))?
+    {
+        Some(link) if link.kind == LinkKind::Bridge => link.index,
+        Some(_) => {
+            return Err(Error::Invalid(format!(
+                "network {}: interface {} exists and is not a bridge",
+                spec.name, spec.bridge
+            )))
+        }
+        None => {
+            host.add_bridge(&spec.bridge, spec.mtu, Some(bridge_mac(&spec.bridge)))
+                .map_err(nl_err(ns, format!("creating bridge {}", spec.bridge)))?;
+            host.link_by_name(&spec.bridge)
+                .map_err(nl_err(ns, "looking up the bridge"))?
+                .map(|l| l.index)
+                .ok_or_else(|| Error::InterfaceNotFound {
+                    ns: ns.into(),
+                    name: spec.bridge.clone(),
+                })?
+        }
+    };
+    let present = host
+        .addresses(Some(index))
+        .map_err(nl_err(ns, "listing the bridge's addresses"))?;
+    for pool in &spec.pools {
+        let gw = IpNet::new(pool.gateway, pool.subnet.prefix_len())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        if !present.iter().any(|a| a.net == gw) {
+            host.add_address(index, &gw).map_err(nl_err(
+                ns,
+                format!("adding gateway {gw} to {}", spec.bridge),
+            ))?;
+        }
+    }
+    host.set_up(index, true)
+        .map_err(nl_err(ns, format!("bringing {} up", spec.bridge)))?;
+    if !spec.internal {
+        enable_forwarding(spec)?;
+    }
+    let mut fw = Firewall::open()?;
+    fw.add_network(&rules(spec))?;
+    Ok(index)
+}
+
+/// A fixed, locally administered MAC for a bridge, derived from its name. Without
+/// one the bridge takes the lowest MAC of its ports, so the gateway's MAC would
+/// change (and neighbours' ARP caches go stale) whenever ports come and go.
+fn bridge_mac(bridge: &str) -> [u8; 6] {
+    let h = super::fnv1a(bridge).to_be_bytes();
+    [0x02, h[0], h[1], h[2], h[3], h[4]]
+}
+
+/// Turns on routing in this namespace for the families the network uses.
+fn enable_forwarding(spec: &NetworkSpec) -> Result<()> {
+    for pool in &spec.pools {
+        let path = if pool.subnet.addr().is_ipv4() {
+            "/proc/sys/net/ipv4/ip_forward"
+        } else {
+            "/proc/sys/net/ipv6/conf/all/forwarding"
+        };
+        let on = std::fs::read_to_string(path)
+            .map(|v| v.trim() == "1")
+            .unwrap_or(false);
+        if !on {
+            std::fs::write(path, "1").map_err(|e| Error::Io {
+                what: format!("enabling forwarding ({path})"),
+                source: e,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a network: its endpoints (only with `force`), its bridge, its firewall
+/// elements, its leases and its definition. Goes on past errors and reports them all.
+pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
+    require_admin()?;
+    let spec = get(ctx, name)?;
+    let mut state = ctx.state()?;
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let mut errors = Vec::new();
+    // Endpoints whose veth is gone (their namespace died without a disconnect)
+    // hold nothing but leases: release them whatever `force` says.
+    let mut endpoints = Vec::new();
+    for ep in state.endpoints(Some(name.as_str()))? {
+        let alive = host
+            .link_by_name(&ep.host_ifname)
+            .map_err(nl_err("host", "looking up a veth"))?
+            .is_some();
+        if alive {
+            endpoints.push(ep);
+        } else {
+            errors.extend(super::endpoint::teardown(&mut host, &mut state, &ep));
+        }
+    }
+    if !endpoints.is_empty() && !force {
+        return Err(Error::Invalid(format!(
+            "network {name} has {} endpoint(s) attached ({}); disconnect them or use --force",
+            endpoints.len(),
+            endpoints
+                .iter()
+                .map(|e| format!("{} {}", e.target, e.ifname))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    for ep in &endpoints {
+        errors.extend(super::endpoint::teardown(&mut host, &mut state, ep));
+    }
+    match host.link_by_name(&spec.bridge) {
+        Ok(Some(link)) if link.kind == LinkKind::Bridge => {
+            if let Err(e) = host.delete_link(link.index) {
+                errors.push(format!("deleting bridge {}: {e}", spec.bridge));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => errors.push(format!("looking up bridge {}: {e}", spec.bridge)),
+    }
+    match firewall_if_present() {
+        Ok(Some(mut fw)) => {
+            if let Err(e) = fw.remove_network(&rules(&spec)) {
+                errors.push(e.to_string());
+            }
+        }
+        Ok(None) => {}
+        Err(e) => errors.push(e.to_string()),
+    }
+    if let Err(e) = state.forget_network(name.as_str()) {
+        errors.push(e.to_string());
+    }
+    if errors.is_empty() {
+        ctx.config()?.delete_network(name.as_str())?;
+        Ok(())
+    } else {
+        Err(Error::Teardown {
+            what: format!("network {name}"),
+            errors,
+        })
+    }
+}
+
+/// The firewall, if nsnet's table exists; teardown never declares it.
+fn firewall_if_present() -> firewall::Result<Option<Firewall>> {
+    Firewall::open_existing()
+}

@@ -1,0 +1,429 @@
+//! Persistent records: SQLite (bundled), WAL mode, a busy timeout, and every
+//! allocation in a `BEGIN IMMEDIATE` transaction, so any number of concurrent
+//! nsnet processes (parallel connects, CNI calls) stay consistent.
+//!
+//! Two databases, by lifetime:
+//! - `CONFIG_DIR/nsnet.db`: network definitions, which survive a reboot.
+//! - `STATE_DIR/nsnet.db`: endpoints and leases, which die with the kernel
+//!   objects they describe. The state dir is on `/run` (a tmpfs), so a reboot
+//!   can never leave stale leases behind.
+
+use crate::ipam::{self, Pool};
+use ipnet::IpNet;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("store {path}: {source}")]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store: corrupt record for {what}: {why}")]
+    Corrupt { what: String, why: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A network as the user defined it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub bridge: String,
+    /// At most one IPv4 and one IPv6 pool.
+    pub pools: Vec<Pool>,
+    pub internal: bool,
+    pub masquerade: bool,
+    pub isolate: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+}
+
+/// An interface of a namespace attached to a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub network: String,
+    /// How the user named the namespace: a name, `pid:N` or a path.
+    pub target: String,
+    /// The namespace's inode, which identifies it while it lives.
+    pub netns_inode: u64,
+    pub ifname: String,
+    pub host_ifname: String,
+    pub mac: String,
+    pub addresses: Vec<IpNet>,
+}
+
+fn open_db(dir: &Path) -> Result<(Connection, PathBuf)> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let path = dir.join("nsnet.db");
+    let db = |source| Error::Db {
+        path: path.clone(),
+        source,
+    };
+    let conn = Connection::open(&path).map_err(db)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(db)?;
+    Ok((conn, path))
+}
+
+/// Network definitions (the config dir).
+pub struct Config {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Config {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let (conn, path) = open_db(dir)?;
+        let me = Self { conn, path };
+        me.conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS networks (
+                    name TEXT PRIMARY KEY,
+                    bridge TEXT NOT NULL UNIQUE,
+                    spec TEXT NOT NULL
+                 );",
+            )
+            .map_err(|e| me.err(e))?;
+        Ok(me)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> Error {
+        Error::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Inserts the network that `build` makes after seeing every existing one,
+    /// all in one immediate transaction, so two creates cannot both pick the same
+    /// name, subnet or bridge.
+    pub fn create_network<E>(
+        &mut self,
+        build: impl FnOnce(&[NetworkSpec]) -> std::result::Result<NetworkSpec, E>,
+    ) -> Result<std::result::Result<NetworkSpec, E>> {
+        let path = self.path.clone();
+        let db = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let existing = load_networks(&tx, &path)?;
+        let spec = match build(&existing) {
+            Ok(spec) => spec,
+            Err(e) => return Ok(Err(e)),
+        };
+        let json = serde_json::to_string(&spec).map_err(|e| Error::Corrupt {
+            what: spec.name.clone(),
+            why: e.to_string(),
+        })?;
+        tx.execute(
+            "INSERT INTO networks (name, bridge, spec) VALUES (?1, ?2, ?3)",
+            params![spec.name, spec.bridge, json],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(Ok(spec))
+    }
+
+    pub fn networks(&self) -> Result<Vec<NetworkSpec>> {
+        load_networks(&self.conn, &self.path)
+    }
+
+    pub fn network(&self, name: &str) -> Result<Option<NetworkSpec>> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT spec FROM networks WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        json.map(|j| parse_spec(name, &j)).transpose()
+    }
+
+    pub fn delete_network(&self, name: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM networks WHERE name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+fn parse_spec(name: &str, json: &str) -> Result<NetworkSpec> {
+    serde_json::from_str(json).map_err(|e| Error::Corrupt {
+        what: format!("network {name}"),
+        why: e.to_string(),
+    })
+}
+
+fn load_networks(conn: &Connection, path: &Path) -> Result<Vec<NetworkSpec>> {
+    let db = |source| Error::Db {
+        path: path.to_owned(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT name, spec FROM networks ORDER BY name")
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, json) = row.map_err(db)?;
+        out.push(parse_spec(&name, &json)?);
+    }
+    Ok(out)
+}
+
+/// Endpoints and leases (the state dir).
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Which addresses of one network are leased, as seen inside a transaction.
+struct TxLeases<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    network: &'a str,
+}
+
+impl ipam::Leases for TxLeases<'_> {
+    fn is_leased(&self, ip: IpAddr) -> std::result::Result<bool, ipam::Error> {
+        self.tx
+            .query_row(
+                "SELECT 1 FROM leases WHERE network = ?1 AND ip = ?2",
+                params![self.network, ip.to_string()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| ipam::Error::Store(e.to_string()))
+    }
+}
+
+/// What an address request asks for, per pool: a static address or the next free one.
+pub type AddressRequest = Option<IpAddr>;
+
+impl State {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let (conn, path) = open_db(dir)?;
+        let me = Self { conn, path };
+        me.conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS endpoints (
+                    id TEXT PRIMARY KEY,
+                    network TEXT NOT NULL,
+                    spec TEXT NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS endpoints_network ON endpoints (network);
+                 CREATE TABLE IF NOT EXISTS leases (
+                    network TEXT NOT NULL,
+                    ip TEXT NOT NULL,
+                    endpoint TEXT NOT NULL,
+                    PRIMARY KEY (network, ip)
+                 );
+                 CREATE INDEX IF NOT EXISTS leases_endpoint ON leases (endpoint);
+                 CREATE TABLE IF NOT EXISTS ipam_last (
+                    network TEXT NOT NULL,
+                    family INTEGER NOT NULL,
+                    ip TEXT NOT NULL,
+                    PRIMARY KEY (network, family)
+                 );",
+            )
+            .map_err(|e| me.err(e))?;
+        Ok(me)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> Error {
+        Error::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Leases one address from each pool (the requested one, or the next free
+    /// one) for endpoint `endpoint_id`, and records the endpoint, atomically.
+    /// `build` turns the leased addresses into the endpoint record.
+    pub fn lease_and_record(
+        &mut self,
+        network: &str,
+        endpoint_id: &str,
+        pools: &[(Pool, AddressRequest)],
+        build: impl FnOnce(Vec<IpNet>) -> Endpoint,
+    ) -> Result<std::result::Result<Endpoint, ipam::Error>> {
+        let path = self.path.clone();
+        let db = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let mut addresses = Vec::new();
+        for (pool, request) in pools {
+            let family: i64 = if pool.subnet.addr().is_ipv4() { 4 } else { 6 };
+            let leases = TxLeases { tx: &tx, network };
+            let ip = match request {
+                Some(ip) => pool.claim(*ip, &leases),
+                None => {
+                    let last: Option<String> = tx
+                        .query_row(
+                            "SELECT ip FROM ipam_last WHERE network = ?1 AND family = ?2",
+                            params![network, family],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(db)?;
+                    pool.allocate(last.and_then(|l| l.parse().ok()), &leases)
+                }
+            };
+            let ip = match ip {
+                Ok(ip) => ip,
+                Err(e) => return Ok(Err(e)),
+            };
+            tx.execute(
+                "INSERT INTO leases (network, ip, endpoint) VALUES (?1, ?2, ?3)",
+                params![network, ip.to_string(), endpoint_id],
+            )
+            .map_err(db)?;
+            if request.is_none() {
+                tx.execute(
+                    "INSERT OR REPLACE INTO ipam_last (network, family, ip) VALUES (?1, ?2, ?3)",
+                    params![network, family, ip.to_string()],
+                )
+                .map_err(db)?;
+            }
+            let net = IpNet::new(ip, pool.subnet.prefix_len()).map_err(|e| Error::Corrupt {
+                what: format!("network {network}"),
+                why: e.to_string(),
+            })?;
+            addresses.push(net);
+        }
+        let endpoint = build(addresses);
+        let json = serde_json::to_string(&endpoint).map_err(|e| Error::Corrupt {
+            what: endpoint.id.clone(),
+            why: e.to_string(),
+        })?;
+        tx.execute(
+            "INSERT INTO endpoints (id, network, spec) VALUES (?1, ?2, ?3)",
+            params![endpoint.id, network, json],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(Ok(endpoint))
+    }
+
+    /// Replaces an endpoint's record (e.g. once its MAC is known).
+    pub fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+        let json = serde_json::to_string(endpoint).map_err(|e| Error::Corrupt {
+            what: endpoint.id.clone(),
+            why: e.to_string(),
+        })?;
+        self.conn
+            .execute(
+                "UPDATE endpoints SET spec = ?2 WHERE id = ?1",
+                params![endpoint.id, json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forgets an endpoint and releases its leases (idempotent).
+    pub fn release(&mut self, endpoint_id: &str) -> Result<()> {
+        let path = self.path.clone();
+        let db = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        tx.execute("DELETE FROM leases WHERE endpoint = ?1", [endpoint_id])
+            .map_err(db)?;
+        tx.execute("DELETE FROM endpoints WHERE id = ?1", [endpoint_id])
+            .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    pub fn endpoints(&self, network: Option<&str>) -> Result<Vec<Endpoint>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, spec FROM endpoints WHERE ?1 IS NULL OR network = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([network], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+                what: format!("endpoint {id}"),
+                why: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Every leased address of a network (for tests and `inspect`).
+    pub fn leases(&self, network: &str) -> Result<Vec<(IpAddr, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ip, endpoint FROM leases WHERE network = ?1 ORDER BY ip")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([network], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (ip, endpoint) = row.map_err(|e| self.err(e))?;
+            let ip = ip.parse().map_err(|_| Error::Corrupt {
+                what: format!("lease in {network}"),
+                why: format!("bad address {ip:?}"),
+            })?;
+            out.push((ip, endpoint));
+        }
+        Ok(out)
+    }
+
+    /// Drops the allocation cursor of a removed network.
+    pub fn forget_network(&self, network: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM ipam_last WHERE network = ?1", [network])
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute("DELETE FROM leases WHERE network = ?1", [network])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
