@@ -24,5 +24,6 @@ pub mod names;
 pub mod netlink;
 pub mod netns;
 pub mod ops;
+pub mod ports;
 pub mod privilege;
 pub mod store;

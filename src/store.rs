@@ -8,7 +8,11 @@
 //!   objects they describe. The state dir is on `/run` (a tmpfs), so a reboot
 //!   can never leave stale leases behind.
 
+mod ports;
+pub use ports::{PortError, AUTO_PORTS};
+
 use crate::ipam::{self, Pool};
+use crate::ports::{PortSpec, Published};
 use ipnet::IpNet;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
@@ -65,24 +69,49 @@ pub struct Endpoint {
     pub host_ifname: String,
     pub mac: String,
     pub addresses: Vec<IpNet>,
+    #[serde(default)]
+    pub ports: Vec<Published>,
 }
 
-fn open_db(dir: &Path) -> Result<(Connection, PathBuf)> {
+/// Why the store refused an endpoint.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refused {
+    #[error(transparent)]
+    Ipam(#[from] ipam::Error),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// What a connect asks the store for, besides the addresses.
+pub struct PortRequest<'a> {
+    pub specs: &'a [PortSpec],
+    /// Whether a process on the host listens on a protocol/port already.
+    pub host_busy: &'a ports::HostBusy<'a>,
+}
+
+/// Wraps a SQLite error with the database it came from.
+fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
+    move |source| Error::Db {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Opens (creating) `dir/nsnet.db` with `schema` applied.
+fn open_db(dir: &Path, schema: &str) -> Result<(Connection, PathBuf)> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_owned(),
         source,
     })?;
     let path = dir.join("nsnet.db");
-    let db = |source| Error::Db {
-        path: path.clone(),
-        source,
-    };
+    let db = db_err(&path);
     let conn = Connection::open(&path).map_err(db)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(db)?;
+    conn.execute_batch(schema).map_err(db)?;
     Ok((conn, path))
 }
 
@@ -94,25 +123,19 @@ pub struct Config {
 
 impl Config {
     pub fn open(dir: &Path) -> Result<Self> {
-        let (conn, path) = open_db(dir)?;
-        let me = Self { conn, path };
-        me.conn
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS networks (
+        let (conn, path) = open_db(
+            dir,
+            "CREATE TABLE IF NOT EXISTS networks (
                     name TEXT PRIMARY KEY,
                     bridge TEXT NOT NULL UNIQUE,
                     spec TEXT NOT NULL
                  );",
-            )
-            .map_err(|e| me.err(e))?;
-        Ok(me)
+        )?;
+        Ok(Self { conn, path })
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Db {
-            path: self.path.clone(),
-            source,
-        }
+        db_err(&self.path)(source)
     }
 
     /// Inserts the network that `build` makes after seeing every existing one,
@@ -123,10 +146,7 @@ impl Config {
         build: impl FnOnce(&[NetworkSpec]) -> std::result::Result<NetworkSpec, E>,
     ) -> Result<std::result::Result<NetworkSpec, E>> {
         let path = self.path.clone();
-        let db = |source| Error::Db {
-            path: path.clone(),
-            source,
-        };
+        let db = db_err(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -180,10 +200,7 @@ fn parse_spec(name: &str, json: &str) -> Result<NetworkSpec> {
 }
 
 fn load_networks(conn: &Connection, path: &Path) -> Result<Vec<NetworkSpec>> {
-    let db = |source| Error::Db {
-        path: path.to_owned(),
-        source,
-    };
+    let db = db_err(path);
     let mut stmt = conn
         .prepare("SELECT name, spec FROM networks ORDER BY name")
         .map_err(db)?;
@@ -229,11 +246,9 @@ pub type AddressRequest = Option<IpAddr>;
 
 impl State {
     pub fn open(dir: &Path) -> Result<Self> {
-        let (conn, path) = open_db(dir)?;
-        let me = Self { conn, path };
-        me.conn
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS endpoints (
+        let (conn, path) = open_db(
+            dir,
+            "CREATE TABLE IF NOT EXISTS endpoints (
                     id TEXT PRIMARY KEY,
                     network TEXT NOT NULL,
                     spec TEXT NOT NULL
@@ -252,33 +267,29 @@ impl State {
                     ip TEXT NOT NULL,
                     PRIMARY KEY (network, family)
                  );",
-            )
-            .map_err(|e| me.err(e))?;
-        Ok(me)
+        )?;
+        conn.execute_batch(ports::SCHEMA).map_err(db_err(&path))?;
+        Ok(Self { conn, path })
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Db {
-            path: self.path.clone(),
-            source,
-        }
+        db_err(&self.path)(source)
     }
 
     /// Leases one address from each pool (the requested one, or the next free
-    /// one) for endpoint `endpoint_id`, and records the endpoint, atomically.
-    /// `build` turns the leased addresses into the endpoint record.
+    /// one) for endpoint `endpoint_id`, publishes its ports, and records the
+    /// endpoint, atomically. `build` turns the leased addresses and published
+    /// ports into the endpoint record.
     pub fn lease_and_record(
         &mut self,
         network: &str,
         endpoint_id: &str,
         pools: &[(Pool, AddressRequest)],
-        build: impl FnOnce(Vec<IpNet>) -> Endpoint,
-    ) -> Result<std::result::Result<Endpoint, ipam::Error>> {
+        ports: &PortRequest<'_>,
+        build: impl FnOnce(Vec<IpNet>, Vec<Published>) -> Endpoint,
+    ) -> Result<std::result::Result<Endpoint, Refused>> {
         let path = self.path.clone();
-        let db = |source| Error::Db {
-            path: path.clone(),
-            source,
-        };
+        let db = db_err(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -303,7 +314,7 @@ impl State {
             };
             let ip = match ip {
                 Ok(ip) => ip,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(e.into())),
             };
             tx.execute(
                 "INSERT INTO leases (network, ip, endpoint) VALUES (?1, ?2, ?3)",
@@ -323,7 +334,27 @@ impl State {
             })?;
             addresses.push(net);
         }
-        let endpoint = build(addresses);
+        let v4 = addresses.iter().find_map(|a| match a {
+            IpNet::V4(n) => Some(n.addr()),
+            _ => None,
+        });
+        let v6 = addresses.iter().find_map(|a| match a {
+            IpNet::V6(n) => Some(n.addr()),
+            _ => None,
+        });
+        let published = match ports::publish(
+            &tx,
+            &path,
+            network,
+            endpoint_id,
+            ports.specs,
+            (v4, v6),
+            ports.host_busy,
+        )? {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let endpoint = build(addresses, published);
         let json = serde_json::to_string(&endpoint).map_err(|e| Error::Corrupt {
             what: endpoint.id.clone(),
             why: e.to_string(),
@@ -355,16 +386,14 @@ impl State {
     /// Forgets an endpoint and releases its leases (idempotent).
     pub fn release(&mut self, endpoint_id: &str) -> Result<()> {
         let path = self.path.clone();
-        let db = |source| Error::Db {
-            path: path.clone(),
-            source,
-        };
+        let db = db_err(&path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
         tx.execute("DELETE FROM leases WHERE endpoint = ?1", [endpoint_id])
             .map_err(db)?;
+        ports::release(&tx, &path, endpoint_id)?;
         tx.execute("DELETE FROM endpoints WHERE id = ?1", [endpoint_id])
             .map_err(db)?;
         tx.commit().map_err(db)
@@ -414,6 +443,15 @@ impl State {
             out.push((ip, endpoint));
         }
         Ok(out)
+    }
+
+    /// Every published port, with the endpoint it leads to (for `port ls`).
+    pub fn ports(&self, network: Option<&str>) -> Result<Vec<(Endpoint, Published)>> {
+        Ok(self
+            .endpoints(network)?
+            .into_iter()
+            .flat_map(|e| e.ports.clone().into_iter().map(move |p| (e.clone(), p)))
+            .collect())
     }
 
     /// Drops the allocation cursor of a removed network.

@@ -4,6 +4,7 @@
 mod link;
 mod netns;
 mod network;
+mod port;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Bridge networks with IPAM, gateway and NAT.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Published ports.
+    #[command(subcommand)]
+    Port(port::PortCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Netns(cmd) => netns::run(cmd),
         Command::Link(cmd) => link::run(cmd),
         Command::Network(cmd) => network::run(&ctx, cmd),
+        Command::Port(cmd) => port::run(&ctx, cmd),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@ use nsnet::names::{IfName, Mac, NetworkName, Target};
 use nsnet::ops::endpoint::{self, ConnectRequest};
 use nsnet::ops::network::{self, CreateRequest};
 use nsnet::ops::Context;
+use nsnet::ports::PortSpec;
 use nsnet::store::{Endpoint, NetworkSpec};
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -64,6 +65,9 @@ pub enum NetworkCommand {
         ip: Vec<IpAddr>,
         #[arg(long)]
         mac: Option<Mac>,
+        /// Publish a port: [HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/tcp|/udp|/sctp]
+        #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+        publish: Vec<PortSpec>,
     },
     /// Detach a namespace from a network.
     Disconnect {
@@ -138,6 +142,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             ifname,
             ip,
             mac,
+            publish,
         } => {
             let req = ConnectRequest {
                 network: name.clone(),
@@ -145,11 +150,15 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 ifname: ifname.clone(),
                 ips: ip.clone(),
                 mac: *mac,
+                ports: publish.clone(),
             };
             let ep = endpoint::connect(ctx, &req)
                 .with_context(|| format!("network connect {name} {target}"))?;
             let addrs: Vec<String> = ep.addresses.iter().map(|a| a.to_string()).collect();
             println!("{} {} {}", ep.ifname, ep.mac, addrs.join(" "));
+            for port in &ep.ports {
+                println!("published {port}");
+            }
         }
         NetworkCommand::Disconnect {
             name,
@@ -194,6 +203,19 @@ fn describe(spec: &NetworkSpec, endpoints: &[Endpoint]) -> Value {
             "host_interface": e.host_ifname,
             "addresses": e.addresses,
             "mac": e.mac,
+            "ports": e.ports.iter().map(port_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// One published port as JSON (`inspect`, `port ls --json`).
+pub fn port_json(p: &nsnet::ports::Published) -> Value {
+    json!({
+        "host_address": p.host.to_string(),
+        "host_port": p.host_port,
+        "protocol": p.proto,
+        "container_port": p.container_port,
+        "container_addresses": p.container_v4.map(std::net::IpAddr::from).into_iter()
+            .chain(p.container_v6.map(std::net::IpAddr::from)).collect::<Vec<_>>(),
     })
 }

@@ -16,11 +16,27 @@
 //! - `masq`: networks whose traffic leaving through a non-nsnet interface is
 //!   masqueraded.
 //!
+//! Per endpoint, published ports are elements of four DNAT maps, keyed by what a
+//! packet carries: `ports4`/`ports6` (host address . protocol . port) for ports
+//! published on one address, `ports4_any`/`ports6_any` (protocol . port) for
+//! ports published on every address; the value is the endpoint's address . port.
+//! DNAT happens in `prerouting` (traffic from outside and from endpoints) and in
+//! `output` (the host itself, including 127.0.0.1: nsnet bridges get
+//! `route_localnet`, and such traffic is masqueraded to the gateway address).
+//! Each endpoint's addresses are elements of `members4`/`members6` (bridge .
+//! address): traffic that comes back into its own network through a published
+//! port (hairpin, or a neighbour using a host address) is masqueraded, so the
+//! reply returns through the host. The rule keys on the outgoing bridge and the
+//! source address, not the incoming interface, because frames that
+//! `br_netfilter` bridges straight back reach postrouting without one.
+//!
 //! Policy of every chain is accept: packets that touch no nsnet bridge are left
 //! to the host's own firewall, untouched.
 
+pub mod conntrack;
 pub mod nfnl;
 
+use crate::ports::Published;
 use nfnl::{Batch, Element, Nftables};
 use std::io::Write;
 use std::net::IpAddr;
@@ -38,7 +54,27 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	set masq { type ifname; }
 	set gateways4 { type ifname . ipv4_addr; }
 	set gateways6 { type ifname . ipv6_addr; }
+	set members4 { type ifname . ipv4_addr; }
+	set members6 { type ifname . ipv6_addr; }
+	map ports4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+	map ports4_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+	map ports6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+	map ports6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
 
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		fib daddr type local jump publish
+	}
+	chain output {
+		type nat hook output priority -100; policy accept;
+		fib daddr type local jump publish
+	}
+	chain publish {
+		dnat ip to ip daddr . meta l4proto . th dport map @ports4
+		dnat ip to meta l4proto . th dport map @ports4_any
+		dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6
+		dnat ip6 to meta l4proto . th dport map @ports6_any
+	}
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname @bridges jump from_bridge
@@ -47,6 +83,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	chain from_bridge {
 		ct state established,related accept
 		iifname . oifname @bridge_pairs counter accept
+		ct status dnat accept
 		oifname @bridges drop
 		iifname @internal drop
 		accept
@@ -72,6 +109,9 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		iifname @masq oifname != @bridges masquerade
+		ct status dnat oifname . ip saddr @members4 masquerade
+		ct status dnat oifname . ip6 saddr @members6 masquerade
+		oifname @bridges ip saddr 127.0.0.0/8 masquerade
 	}
 }
 "#;
@@ -143,6 +183,87 @@ impl Firewall {
         }
         Ok(self.nft.apply(&batch)?)
     }
+}
+
+/// What the firewall holds for one endpoint: its membership of its network and
+/// its published ports.
+#[derive(Debug, Clone)]
+pub struct EndpointRules<'a> {
+    pub bridge: &'a str,
+    pub addresses: Vec<IpAddr>,
+    pub ports: &'a [Published],
+}
+
+impl EndpointRules<'_> {
+    fn elements(&self) -> Vec<(&'static str, Element)> {
+        let mut out = Vec::new();
+        for addr in &self.addresses {
+            let br = nfnl::ifname(self.bridge);
+            match addr {
+                IpAddr::V4(a) => out.push(("members4", key(&[br, nfnl::ipv4(*a)]))),
+                IpAddr::V6(a) => out.push(("members6", key(&[br, nfnl::ipv6(*a)]))),
+            }
+        }
+        for p in self.ports {
+            out.extend(port_elements(p));
+        }
+        out
+    }
+}
+
+impl Firewall {
+    /// Replaces the elements of the endpoints in `remove` with those in `add`,
+    /// in one transaction (either may be empty). Elements with the keys to add
+    /// are deleted first, so an add cannot fail on leftovers of a crashed run.
+    pub fn update_endpoints(
+        &mut self,
+        remove: &[EndpointRules<'_>],
+        add: &[EndpointRules<'_>],
+    ) -> Result<()> {
+        let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
+        for ep in remove.iter().chain(add) {
+            for (set, elem) in ep.elements() {
+                batch.delete_elements(set, &[elem]);
+            }
+        }
+        for ep in add {
+            for (set, elem) in ep.elements() {
+                batch.add_elements(set, &[elem]);
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        Ok(self.nft.apply(&batch)?)
+    }
+}
+
+/// The map elements of one published port (one per family it leads to).
+fn port_elements(p: &Published) -> Vec<(&'static str, Element)> {
+    use crate::ports::HostAddr;
+    let proto = nfnl::l4proto(p.proto.number());
+    let port = nfnl::port(p.host_port);
+    let mut out = Vec::new();
+    if let Some(v4) = p.container_v4 {
+        let data = nfnl::concat(&[nfnl::ipv4(v4), nfnl::port(p.container_port)]);
+        let (map, key) = match p.host {
+            HostAddr::Ip(IpAddr::V4(h)) => (
+                "ports4",
+                nfnl::concat(&[nfnl::ipv4(h), proto.clone(), port.clone()]),
+            ),
+            _ => ("ports4_any", nfnl::concat(&[proto.clone(), port.clone()])),
+        };
+        out.push((map, Element::with_data(key, data)));
+    }
+    if let Some(v6) = p.container_v6 {
+        let data = nfnl::concat(&[nfnl::ipv6(v6), nfnl::port(p.container_port)]);
+        let (map, key) = match p.host {
+            HostAddr::Ip(IpAddr::V6(h)) => ("ports6", nfnl::concat(&[nfnl::ipv6(h), proto, port])),
+            _ => ("ports6_any", nfnl::concat(&[proto, port])),
+        };
+        out.push((map, Element::with_data(key, data)));
+    }
+    out
 }
 
 fn key(fields: &[Vec<u8>]) -> Element {

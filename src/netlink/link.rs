@@ -191,14 +191,17 @@ impl Netlink {
     }
 
     /// Sets bridge port options of a link enslaved to a bridge: `isolated` ports
-    /// cannot talk to each other, only to non-isolated ports (the bridge itself).
-    pub fn set_bridge_port(&mut self, index: u32, isolated: bool) -> Result<()> {
+    /// cannot talk to each other, only to non-isolated ports (the bridge itself);
+    /// `hairpin` ports may send a frame back out of the port it came in on,
+    /// which a published port needs when an endpoint reaches itself through it.
+    pub fn set_bridge_port(&mut self, index: u32, isolated: bool, hairpin: bool) -> Result<()> {
         let mut msg = link_message(index);
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::PortKind(InfoPortKind::Bridge),
-            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::Isolated(
-                isolated,
-            )])),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![
+                InfoBridgePort::Isolated(isolated),
+                InfoBridgePort::HairpinMode(hairpin),
+            ])),
         ]));
         // RTM_SETLINK ignores IFLA_LINKINFO; port data goes through RTM_NEWLINK on
         // the existing link (as `ip link set ... type bridge_slave` does).

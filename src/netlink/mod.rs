@@ -41,7 +41,9 @@ pub enum Error {
     DumpInterrupted,
 }
 
-fn kernel_message(errno: i32, message: &Option<String>) -> String {
+/// An errno as text (without std's "(os error N)"), with the kernel's
+/// extended-ack message when it sent one.
+pub(crate) fn kernel_message(errno: i32, message: &Option<String>) -> String {
     let base = io::Error::from_raw_os_error(errno).to_string();
     // std appends " (os error N)"; keep the plain text.
     let base = base.split(" (os error").next().unwrap_or(&base).to_owned();

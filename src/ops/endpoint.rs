@@ -15,12 +15,14 @@
 
 use super::rollback::Rollback;
 use super::{network, nl_err, Context, Error, Result};
+use crate::firewall::{conntrack, EndpointRules, Firewall};
 use crate::ipam::Pool;
 use crate::names::{IfName, Mac, NetworkName, Target};
 use crate::netlink::{Netlink, Route, VethSpec};
 use crate::netns::Netns;
+use crate::ports::{PortSpec, Proto, Published};
 use crate::privilege::require_admin;
-use crate::store::{Endpoint, State};
+use crate::store::{Endpoint, PortRequest, State};
 use ipnet::IpNet;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -33,6 +35,8 @@ pub struct ConnectRequest {
     pub ifname: Option<IfName>,
     pub ips: Vec<IpAddr>,
     pub mac: Option<Mac>,
+    /// Ports to publish (`-p`).
+    pub ports: Vec<PortSpec>,
 }
 
 /// Opens what a target names.
@@ -84,6 +88,12 @@ fn address_requests(
 pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
     let spec = network::get(ctx, &req.network)?;
     let requests = address_requests(&spec, &req.ips)?;
+    if spec.internal && !req.ports.is_empty() {
+        return Err(Error::Invalid(format!(
+            "network {} is internal: it cannot publish ports",
+            spec.name
+        )));
+    }
     require_admin()?;
     let ns = open_target(&req.target)?;
     let inode = ns.inode()?;
@@ -132,16 +142,33 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
 
     let bridge = network::ensure_up(ctx, &mut host, &spec)?;
     let host_if = host_ifname(&id);
-    let endpoint = state.lease_and_record(&spec.name, &id, &requests, |addresses| Endpoint {
-        id: id.clone(),
-        network: spec.name.clone(),
-        target: req.target.to_string(),
-        netns_inode: inode,
-        ifname: ifname.clone(),
-        host_ifname: host_if.clone(),
-        mac: String::new(),
-        addresses,
-    })??;
+    let busy = listening_ports();
+    let port_request = PortRequest {
+        specs: &req.ports,
+        host_busy: &|proto, port| busy.contains(&(proto, port)),
+    };
+    let endpoint = state
+        .lease_and_record(
+            &spec.name,
+            &id,
+            &requests,
+            &port_request,
+            |addresses, ports| Endpoint {
+                id: id.clone(),
+                network: spec.name.clone(),
+                target: req.target.to_string(),
+                netns_inode: inode,
+                ifname: ifname.clone(),
+                host_ifname: host_if.clone(),
+                mac: String::new(),
+                addresses,
+                ports,
+            },
+        )?
+        .map_err(|e| Error::Refused {
+            what: format!("network {}", spec.name),
+            source: e,
+        })?;
     let mut rollback = Rollback::new();
     {
         let (dir, id) = (ctx.state_dir.clone(), id.clone());
@@ -178,6 +205,12 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
             .add_address(peer.index, addr)
             .map_err(nl_err(ns.label(), format!("adding address {addr}")))?;
     }
+    if spec.pools.iter().any(|p| p.subnet.addr().is_ipv6()) {
+        // No DAD on the endpoint's interface: nsnet hands out unique addresses,
+        // and with hairpin mode on its port DAD would see its own probes and fail.
+        let key = format!("net/ipv6/conf/{ifname}/accept_dad");
+        ns.run(|| super::sysctl(&key, "0"))??;
+    }
     target_nl
         .set_up(peer.index, true)
         .map_err(nl_err(ns.label(), format!("bringing {ifname} up")))?;
@@ -193,12 +226,29 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
             ns: "host".into(),
             name: host_if.clone(),
         })?;
-    if spec.isolate {
-        host.set_bridge_port(host_link.index, true)
-            .map_err(nl_err("host", format!("isolating bridge port {host_if}")))?;
+    // Hairpin: with br_netfilter, a published port that leads back to the
+    // endpoint that used it is bridged straight back out of its own port.
+    if spec.isolate || !endpoint.ports.is_empty() {
+        host.set_bridge_port(host_link.index, spec.isolate, !endpoint.ports.is_empty())
+            .map_err(nl_err(
+                "host",
+                format!("setting bridge port options of {host_if}"),
+            ))?;
     }
     host.set_up(host_link.index, true)
         .map_err(nl_err("host", format!("bringing {host_if} up")))?;
+
+    let mut fw = Firewall::open()?;
+    fw.update_endpoints(&[], &[rules(&spec.bridge, &endpoint)])?;
+    {
+        let (bridge, ep) = (spec.bridge.clone(), endpoint.clone());
+        rollback.push("firewall elements", move || {
+            let mut fw = Firewall::open().map_err(|e| e.to_string())?;
+            fw.update_endpoints(&[rules(&bridge, &ep)], &[])
+                .map_err(|e| e.to_string())
+        });
+    }
+    flush_conntrack(&endpoint.ports)?;
 
     let mut endpoint = endpoint;
     endpoint.mac = peer.mac.map(|m| Mac(m).to_string()).unwrap_or_default();
@@ -242,10 +292,84 @@ fn delete_host_veth(name: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Deletes an endpoint's veth (its peer goes with it) and releases its leases.
-/// Goes on past errors; returns every one it met.
-pub fn teardown(host: &mut Netlink, state: &mut State, ep: &Endpoint) -> Vec<String> {
+/// The firewall elements of an endpoint on `bridge`.
+fn rules<'a>(bridge: &'a str, ep: &'a Endpoint) -> EndpointRules<'a> {
+    EndpointRules {
+        bridge,
+        addresses: ep.addresses.iter().map(|a| a.addr()).collect(),
+        ports: &ep.ports,
+    }
+}
+
+/// Host ports that a process on the host listens on (TCP) or is bound to (UDP):
+/// publishing one of them would silently steal its traffic.
+fn listening_ports() -> HashSet<(Proto, u16)> {
+    let mut out = HashSet::new();
+    for (file, proto, state) in [
+        ("/proc/net/tcp", Proto::Tcp, "0A"),
+        ("/proc/net/tcp6", Proto::Tcp, "0A"),
+        ("/proc/net/udp", Proto::Udp, "07"),
+        ("/proc/net/udp6", Proto::Udp, "07"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(st)) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
+            let port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if let (Some(port), true) = (port, *st == state) {
+                out.insert((proto, port));
+            }
+        }
+    }
+    out
+}
+
+/// Deletes the conntrack entries of published UDP and SCTP ports, so that no
+/// flow keeps going to an endpoint that is gone or was replaced (TCP flows end
+/// with their connection).
+fn flush_conntrack(ports: &[Published]) -> Result<()> {
+    let targets: Vec<&Published> = ports.iter().filter(|p| p.proto != Proto::Tcp).collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let mut ct = conntrack::Conntrack::new().map_err(|e| Error::Conntrack(e.to_string()))?;
+    for p in targets {
+        let daddr = match p.host {
+            crate::ports::HostAddr::Ip(ip) => Some(ip),
+            _ => None,
+        };
+        ct.delete_matching(&conntrack::Filter {
+            l4proto: p.proto.number(),
+            dport: p.host_port,
+            daddr,
+        })
+        .map_err(|e| Error::Conntrack(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Deletes an endpoint's published ports and veth (its peer goes with it) and
+/// releases its leases. Goes on past errors; returns every one it met.
+pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoint) -> Vec<String> {
     let mut errors = Vec::new();
+    match Firewall::open_existing() {
+        Ok(Some(mut fw)) => {
+            if let Err(e) = fw.update_endpoints(&[rules(bridge, ep)], &[]) {
+                errors.push(format!("removing firewall elements: {e}"));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => errors.push(e.to_string()),
+    }
+    if let Err(e) = flush_conntrack(&ep.ports) {
+        errors.push(e.to_string());
+    }
     match host.link_by_name(&ep.host_ifname) {
         Ok(Some(link)) => {
             if let Err(e) = host.delete_link(link.index) {
@@ -298,7 +422,7 @@ pub fn disconnect(
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
     let errors: Vec<String> = found
         .iter()
-        .flat_map(|ep| teardown(&mut host, &mut state, ep))
+        .flat_map(|ep| teardown(&mut host, &mut state, &spec.bridge, ep))
         .collect();
     if errors.is_empty() {
         Ok(())

@@ -46,6 +46,14 @@ pub enum Error {
     #[error(transparent)]
     Ipam(#[from] crate::ipam::Error),
     #[error("{what}: {source}")]
+    Refused {
+        what: String,
+        #[source]
+        source: crate::store::Refused,
+    },
+    #[error("conntrack: {0}")]
+    Conntrack(String),
+    #[error("{what}: {source}")]
     Io {
         what: String,
         #[source]
@@ -69,6 +77,16 @@ impl Context {
     pub fn state(&self) -> Result<crate::store::State> {
         Ok(crate::store::State::open(&self.state_dir)?)
     }
+}
+
+/// Writes a sysctl of the calling thread's network namespace (`key` relative to
+/// `/proc/sys`, e.g. `net/ipv4/ip_forward`).
+pub(crate) fn sysctl(key: &str, value: &str) -> Result<()> {
+    let path = format!("/proc/sys/{key}");
+    std::fs::write(&path, value).map_err(|e| Error::Io {
+        what: format!("setting {key} to {value}"),
+        source: e,
+    })
 }
 
 /// FNV-1a, 64 bits: a stable hash for deriving names (not for security).

@@ -317,10 +317,22 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
             ))?;
         }
     }
+    if spec.pools.iter().any(|p| p.subnet.addr().is_ipv6()) {
+        // Without DAD the bridge's link-local address is usable at once; until
+        // it is, the kernel sends no neighbour solicitation for forwarded
+        // packets, and IPv6 to endpoints stalls for seconds.
+        super::sysctl(&format!("net/ipv6/conf/{}/accept_dad", spec.bridge), "0")?;
+    }
     host.set_up(index, true)
         .map_err(nl_err(ns, format!("bringing {} up", spec.bridge)))?;
     if !spec.internal {
         enable_forwarding(spec)?;
+        // Published ports answer at 127.0.0.1: the kernel routes a loopback
+        // source out of this bridge only with route_localnet on it.
+        super::sysctl(
+            &format!("net/ipv4/conf/{}/route_localnet", spec.bridge),
+            "1",
+        )?;
     }
     let mut fw = Firewall::open()?;
     fw.add_network(&rules(spec))?;
@@ -375,7 +387,12 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
         if alive {
             endpoints.push(ep);
         } else {
-            errors.extend(super::endpoint::teardown(&mut host, &mut state, &ep));
+            errors.extend(super::endpoint::teardown(
+                &mut host,
+                &mut state,
+                &spec.bridge,
+                &ep,
+            ));
         }
     }
     if !endpoints.is_empty() && !force {
@@ -390,7 +407,12 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
         )));
     }
     for ep in &endpoints {
-        errors.extend(super::endpoint::teardown(&mut host, &mut state, ep));
+        errors.extend(super::endpoint::teardown(
+            &mut host,
+            &mut state,
+            &spec.bridge,
+            ep,
+        ));
     }
     match host.link_by_name(&spec.bridge) {
         Ok(Some(link)) if link.kind == LinkKind::Bridge => {

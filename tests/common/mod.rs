@@ -234,11 +234,7 @@ impl Sandbox {
     /// Connects from namespace `ns` (`host` for the sandbox) to `addr:port` and
     /// returns what the server said, or None when the connection failed.
     pub fn tcp_ask(&self, ns: &str, addr: &str, port: u16) -> Option<String> {
-        let prefix = if ns == "host" {
-            String::new()
-        } else {
-            format!("ip netns exec {ns} ")
-        };
+        let prefix = in_ns(ns);
         let out = self.sh(&format!(
             "{prefix}timeout 3 socat -T2 - TCP:{addr}:{port},connect-timeout=2 </dev/null"
         ));
@@ -247,16 +243,87 @@ impl Sandbox {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
-    /// Whether one ping from `ns` (`host` for the sandbox) to `addr` is answered.
+    /// Whether a ping from `ns` (`host` for the sandbox) to `addr` is answered
+    /// within 3 seconds (pinging every 0.2 s until the first reply).
     pub fn pings(&self, ns: &str, addr: &str) -> bool {
-        let prefix = if ns == "host" {
-            String::new()
-        } else {
-            format!("ip netns exec {ns} ")
-        };
-        self.sh(&format!("{prefix}ping -c1 -W1 {addr}"))
+        self.sh(&format!("{}ping -c1 -i0.2 -w3 {addr}", in_ns(ns)))
             .status
             .success()
+    }
+
+    /// Whether two pings from `ns` to `addr` both go unanswered.
+    pub fn ping_fails(&self, ns: &str, addr: &str) -> bool {
+        !self
+            .sh(&format!("{}ping -c2 -i0.2 -W1 {addr}", in_ns(ns)))
+            .status
+            .success()
+    }
+}
+
+impl Sandbox {
+    /// A TCP server on `port` (IPv4 and IPv6) in namespace `ns` that answers every
+    /// connection with `reply`; waits until it listens.
+    pub fn tcp_server(&self, ns: &str, port: u16, reply: &str) -> Background {
+        let child = self.spawn(&format!(
+            "exec {}socat TCP6-LISTEN:{port},ipv6only=0,fork,reuseaddr SYSTEM:'echo {reply}'",
+            in_ns(ns)
+        ));
+        self.wait_for(&format!("a TCP listener on {port} in {ns}"), || {
+            self.sh(&format!(
+                "{}ss -Htln 'sport = :{port}' | grep -q LISTEN",
+                in_ns(ns)
+            ))
+            .status
+            .success()
+        });
+        child
+    }
+
+    /// A UDP server on `port` (IPv4 and IPv6) in namespace `ns` that answers every
+    /// datagram with `reply`; waits until it is bound.
+    pub fn udp_server(&self, ns: &str, port: u16, reply: &str) -> Background {
+        let child = self.spawn(&format!(
+            "exec {}socat UDP6-RECVFROM:{port},ipv6only=0,fork,reuseaddr SYSTEM:'echo {reply}'",
+            in_ns(ns)
+        ));
+        self.wait_for(&format!("a UDP socket on {port} in {ns}"), || {
+            self.sh(&format!(
+                "{}ss -Huln 'sport = :{port}' | grep -q .",
+                in_ns(ns)
+            ))
+            .status
+            .success()
+        });
+        child
+    }
+
+    /// Sends one UDP datagram from `ns` (from source port `sport`, if given) to
+    /// `addr:port` and returns the answer, or None.
+    pub fn udp_ask(&self, ns: &str, addr: &str, port: u16, sport: Option<u16>) -> Option<String> {
+        let sport = sport
+            .map(|p| format!(",sourceport={p},reuseaddr"))
+            .unwrap_or_default();
+        let out = self.sh(&format!(
+            "echo hi | {}timeout 4 socat -T2 - UDP:{addr}:{port}{sport}",
+            in_ns(ns)
+        ));
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+impl Sandbox {
+    /// [`Sandbox::udp_ask`] up to three times: a datagram may be lost, and a
+    /// test must not fail on one loss. A flow that goes to the wrong place keeps
+    /// going there on every try, so this does not hide misrouting.
+    pub fn udp_ask_retry(
+        &self,
+        ns: &str,
+        addr: &str,
+        port: u16,
+        sport: Option<u16>,
+    ) -> Option<String> {
+        (0..3).find_map(|_| self.udp_ask(ns, addr, port, sport))
     }
 }
 
@@ -267,5 +334,14 @@ impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The command prefix that runs something in namespace `ns` (`host`: the sandbox).
+fn in_ns(ns: &str) -> String {
+    if ns == "host" {
+        String::new()
+    } else {
+        format!("ip netns exec {ns} ")
     }
 }
