@@ -13,13 +13,13 @@ sizes=("${@:-10 100 1000}")
 [ $# -eq 0 ] && sizes=(10 100 1000)
 
 exec unshare --net --mount --propagation private --pid --fork --mount-proc \
-  env SIZES="${sizes[*]}" NSNET="$NSNET" bash -euo pipefail -c '
+  env SIZES="${sizes[*]}" NSNET="$NSNET" bash -euo pipefail ${BENCH_TRACE:+-x} -c '
 mount -t tmpfs nsnet-bench /run
 export NSNET_CONFIG_DIR=/run/nsnet-config
 ip link set lo up
 
 # Median and 95th percentile of the numbers (microseconds) on stdin, in ms.
-stats() { sort -n | awk "{a[NR]=\$1} END {m=a[int((NR+1)/2)]; p=a[int(NR*0.95+0.5)]; if(p==\"\")p=a[NR]; printf \"%.2f %.2f\", m/1000, p/1000}"; }
+stats() { sort -n | awk "{a[NR]=\$1} END {m=a[int((NR+1)/2)]; p=a[int(NR*0.95+0.5)]; if(p==\"\")p=a[NR]; printf \"%.2f %.2f\\n\", m/1000, p/1000}"; }
 now() { local t=${EPOCHREALTIME/./}; echo "$t"; }
 
 printf "| N | connect median | connect p95 | first 100 median | last 100 median | last/first | disconnect median | disconnect p95 |\n"

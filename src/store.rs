@@ -97,7 +97,12 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
     }
 }
 
-/// Opens (creating) `dir/nsnet.db` with `schema` applied.
+/// The version of both schemas; a database below it gets the schema applied.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Opens (creating) `dir/nsnet.db`. The schema (and WAL mode, which persists in
+/// the file) is applied only to a database older than [`SCHEMA_VERSION`], so the
+/// common open costs one pragma read.
 fn open_db(dir: &Path, schema: &str) -> Result<(Connection, PathBuf)> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_owned(),
@@ -105,13 +110,24 @@ fn open_db(dir: &Path, schema: &str) -> Result<(Connection, PathBuf)> {
     })?;
     let path = dir.join("nsnet.db");
     let db = db_err(&path);
-    let conn = Connection::open(&path).map_err(db)?;
+    let mut conn = Connection::open(&path).map_err(db)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(db)?;
-    conn.execute_batch(schema).map_err(db)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db)?;
+    if version < SCHEMA_VERSION {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        tx.execute_batch(schema).map_err(db)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
     Ok((conn, path))
 }
 
@@ -248,7 +264,7 @@ impl State {
     pub fn open(dir: &Path) -> Result<Self> {
         let (conn, path) = open_db(
             dir,
-            "CREATE TABLE IF NOT EXISTS endpoints (
+            ("CREATE TABLE IF NOT EXISTS endpoints (
                     id TEXT PRIMARY KEY,
                     network TEXT NOT NULL,
                     spec TEXT NOT NULL
@@ -266,9 +282,11 @@ impl State {
                     family INTEGER NOT NULL,
                     ip TEXT NOT NULL,
                     PRIMARY KEY (network, family)
-                 );",
+                 );"
+            .to_owned()
+                + ports::SCHEMA)
+                .as_str(),
         )?;
-        conn.execute_batch(ports::SCHEMA).map_err(db_err(&path))?;
         Ok(Self { conn, path })
     }
 

@@ -12,8 +12,8 @@ mod common;
 
 use common::Sandbox;
 use nsnet::firewall::conntrack::{Conntrack, Filter};
-use std::net::IpAddr;
-use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::time::Instant;
 

@@ -338,9 +338,14 @@ fn sixteen_concurrent_connects_get_sixteen_distinct_reachable_addresses() {
     sb.ok(&["network", "create", "busy", "--subnet", "10.80.0.0/24"]);
     let script: String = names
         .iter()
-        .map(|n| format!("{} network connect busy {n} >/dev/null & ", common::NSNET))
+        .map(|n| {
+            format!(
+                "{} network connect busy {n} >/dev/null & pids=\"$pids $!\"; ",
+                common::NSNET
+            )
+        })
         .collect::<String>()
-        + "fail=0; for j in $(jobs -p); do wait $j || fail=1; done; exit $fail";
+        + "fail=0; for p in $pids; do wait $p || fail=1; done; exit $fail";
     sb.sh_ok(&script);
     let mut addrs: Vec<String> = names
         .iter()

@@ -218,9 +218,9 @@ pub fn add(req: &LinkAddRequest) -> Result<LinkAdded> {
         nl.set_up(index, true)
             .map_err(nl_err(ns.label(), "bringing the veth up"))?;
     }
-    super::netns::bring_lo_up(&ns_a)?;
+    super::netns::lo_up(&mut nl_a, ns_a.label())?;
     if !same_ns {
-        super::netns::bring_lo_up(&ns_b)?;
+        super::netns::lo_up(&mut nl_b, ns_b.label())?;
     }
     rollback.commit();
     Ok(LinkAdded {

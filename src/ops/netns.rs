@@ -21,17 +21,21 @@ pub fn add(name: &NetnsName) -> Result<()> {
 
 /// Brings `lo` up in a namespace (idempotent).
 pub fn bring_lo_up(ns: &Netns) -> Result<()> {
-    let mut nl = ns.netlink()?;
+    lo_up(&mut ns.netlink()?, ns.label())
+}
+
+/// Brings `lo` up through a socket already open in the namespace `label`.
+pub fn lo_up(nl: &mut crate::netlink::Netlink, label: &str) -> Result<()> {
     let lo = nl
         .link_by_name("lo")
-        .map_err(super::nl_err(ns.label(), "looking up lo"))?
+        .map_err(super::nl_err(label, "looking up lo"))?
         .ok_or_else(|| super::Error::InterfaceNotFound {
-            ns: ns.label().to_owned(),
+            ns: label.to_owned(),
             name: "lo".into(),
         })?;
     if !lo.up {
         nl.set_up(lo.index, true)
-            .map_err(super::nl_err(ns.label(), "bringing lo up"))?;
+            .map_err(super::nl_err(label, "bringing lo up"))?;
     }
     Ok(())
 }
