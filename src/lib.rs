@@ -18,6 +18,7 @@
 //!   entered on throwaway threads.
 //! - [`ops`]: the operations the CLI (and later the CNI plugin) perform.
 
+pub mod cni;
 pub mod firewall;
 pub mod ipam;
 pub mod names;

@@ -1,7 +1,11 @@
-//! The `nsnet` binary: the CLI (and, later, the CNI plugin) over the library.
+//! The `nsnet` binary: the CLI, or the CNI plugin when a runtime runs it with
+//! `CNI_COMMAND` set (installed as `/opt/cni/bin/nsnet`, a copy or a link).
 
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return nsnet::cni::main();
+    }
     cli::main()
 }

@@ -151,6 +151,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 ips: ip.clone(),
                 mac: *mac,
                 ports: publish.clone(),
+                id: None,
             };
             let ep = endpoint::connect(ctx, &req)
                 .with_context(|| format!("network connect {name} {target}"))?;

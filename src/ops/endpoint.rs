@@ -37,6 +37,10 @@ pub struct ConnectRequest {
     pub mac: Option<Mac>,
     /// Ports to publish (`-p`).
     pub ports: Vec<PortSpec>,
+    /// The endpoint's id, when the caller has one (a CNI container id and
+    /// interface, a pod name); by default it is derived from the network and the
+    /// target namespace's inode. The host-side veth name is derived from it.
+    pub id: Option<String>,
 }
 
 /// Opens what a target names.
@@ -99,7 +103,10 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
     let inode = ns.inode()?;
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let id = format!("{}/{inode}", spec.name);
+    let id = match &req.id {
+        Some(id) => format!("{}/{id}", spec.name),
+        None => format!("{}/{inode}", spec.name),
+    };
     if let Some(old) = state
         .endpoints(Some(&spec.name))?
         .into_iter()
@@ -413,6 +420,33 @@ fn delete_veth(host: &mut Netlink, name: &str) -> Option<String> {
         },
         Ok(None) => None,
         Err(e) => Some(format!("looking up veth {name}: {e}")),
+    }
+}
+
+/// Detaches the endpoint that was connected with `ConnectRequest::id` = `id`
+/// (idempotent: `Ok(false)` when there is no such endpoint). Works when its
+/// namespace is gone: the endpoint is found by id, its veth by name.
+pub fn disconnect_id(ctx: &Context, network: &NetworkName, id: &str) -> Result<bool> {
+    let spec = network::get(ctx, network)?;
+    require_admin()?;
+    let mut state = ctx.state()?;
+    let full = format!("{}/{id}", spec.name);
+    let Some(ep) = state
+        .endpoints(Some(&spec.name))?
+        .into_iter()
+        .find(|e| e.id == full)
+    else {
+        return Ok(false);
+    };
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let errors = teardown(&mut host, &mut state, &spec.bridge, &ep);
+    if errors.is_empty() {
+        Ok(true)
+    } else {
+        Err(Error::Teardown {
+            what: format!("disconnecting {id} from {network}"),
+            errors,
+        })
     }
 }
 
