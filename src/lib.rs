@@ -25,6 +25,7 @@ pub mod names;
 pub mod netlink;
 pub mod netns;
 pub mod ops;
+pub mod pause;
 pub mod ports;
 pub mod privilege;
 pub mod store;

@@ -4,6 +4,12 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == nsnet::pause::ARG)
+    {
+        nsnet::pause::run();
+    }
     if std::env::var_os("CNI_COMMAND").is_some() {
         return nsnet::cni::main();
     }

@@ -73,6 +73,26 @@ pub struct Endpoint {
     pub ports: Vec<Published>,
 }
 
+/// A pod: its pause process and what was set up for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRecord {
+    pub name: String,
+    /// The pause process, as seen from the host (0 until it runs).
+    pub pid: u32,
+    pub hostname: String,
+    pub pid_share: bool,
+    pub networks: Vec<String>,
+    /// Inode of the pod's network namespace: tells a live pause from a reused PID.
+    pub net_inode: u64,
+}
+
+fn to_json(what: &str, value: &impl Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Corrupt {
+        what: what.to_owned(),
+        why: e.to_string(),
+    })
+}
+
 /// Why the store refused an endpoint.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Refused {
@@ -98,7 +118,7 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
 }
 
 /// The version of both schemas; a database below it gets the schema applied.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Opens (creating) `dir/nsnet.db`. The schema (and WAL mode, which persists in
 /// the file) is applied only to a database older than [`SCHEMA_VERSION`], so the
@@ -284,7 +304,8 @@ impl State {
                     PRIMARY KEY (network, family)
                  );"
             .to_owned()
-                + ports::SCHEMA)
+                + ports::SCHEMA
+                + "CREATE TABLE IF NOT EXISTS pods (name TEXT PRIMARY KEY, spec TEXT NOT NULL);")
                 .as_str(),
         )?;
         Ok(Self { conn, path })
@@ -470,6 +491,60 @@ impl State {
             .into_iter()
             .flat_map(|e| e.ports.clone().into_iter().map(move |p| (e.clone(), p)))
             .collect())
+    }
+
+    /// Records a new pod; `Ok(false)` when the name is taken.
+    pub fn insert_pod(&self, pod: &PodRecord) -> Result<bool> {
+        let json = to_json(&pod.name, pod)?;
+        match self.conn.execute(
+            "INSERT INTO pods (name, spec) VALUES (?1, ?2)",
+            params![pod.name, json],
+        ) {
+            Ok(_) => Ok(true),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    pub fn update_pod(&self, pod: &PodRecord) -> Result<()> {
+        let json = to_json(&pod.name, pod)?;
+        self.conn
+            .execute(
+                "UPDATE pods SET spec = ?2 WHERE name = ?1",
+                params![pod.name, json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn pods(&self) -> Result<Vec<PodRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, spec FROM pods ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, json) = row.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+                what: format!("pod {name}"),
+                why: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    pub fn delete_pod(&self, name: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM pods WHERE name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Drops the allocation cursor of a removed network.

@@ -4,7 +4,9 @@
 mod link;
 mod netns;
 mod network;
+mod pod;
 mod port;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,6 +53,11 @@ pub enum Command {
     /// Published ports.
     #[command(subcommand)]
     Port(port::PortCommand),
+    /// Pods: containers sharing one network, IPC, UTS and PID namespace.
+    #[command(subcommand)]
+    Pod(pod::PodCommand),
+    /// Run a command in a network mode (bridge network, host, none, container:, pod:).
+    Run(run::RunArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -68,6 +75,8 @@ pub fn main() -> ExitCode {
         Command::Link(cmd) => link::run(cmd),
         Command::Network(cmd) => network::run(&ctx, cmd),
         Command::Port(cmd) => port::run(&ctx, cmd),
+        Command::Pod(cmd) => pod::run(&ctx, cmd),
+        Command::Run(args) => run::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

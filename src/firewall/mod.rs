@@ -238,6 +238,46 @@ impl Firewall {
     }
 }
 
+impl Firewall {
+    /// The sets and maps that lack an element of this endpoint (its membership,
+    /// its published ports), one entry per missing element: what a CNI CHECK
+    /// reports as drift. Looked up by key, without listing the ruleset.
+    pub fn missing_endpoint_elements(
+        &mut self,
+        ep: &EndpointRules<'_>,
+    ) -> Result<Vec<&'static str>> {
+        self.missing(&ep.elements())
+    }
+
+    /// The same for a network's own elements.
+    pub fn missing_network_elements(
+        &mut self,
+        net: &NetworkRules<'_>,
+    ) -> Result<Vec<&'static str>> {
+        let elems: Vec<(&'static str, Element)> = network_elements(net)
+            .into_iter()
+            .flat_map(|(set, elems)| elems.into_iter().map(move |e| (set, e)))
+            .collect();
+        self.missing(&elems)
+    }
+
+    fn missing(&mut self, elems: &[(&'static str, Element)]) -> Result<Vec<&'static str>> {
+        let mut out = Vec::new();
+        for (set, elem) in elems {
+            let found = self.nft.elements_exist(
+                nfnl::NFPROTO_INET,
+                TABLE,
+                set,
+                std::slice::from_ref(elem),
+            )?;
+            if found.first() != Some(&true) {
+                out.push(*set);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The map elements of one published port (one per family it leads to).
 fn port_elements(p: &Published) -> Vec<(&'static str, Element)> {
     use crate::ports::HostAddr;

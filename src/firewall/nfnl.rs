@@ -291,6 +291,28 @@ impl Nftables {
         Ok(found.first().copied().unwrap_or(false))
     }
 
+    /// Whether each element's key is in `set` of `table` (`NFT_MSG_GETSETELEM`);
+    /// false for every element when the set or table is missing.
+    pub fn elements_exist(
+        &mut self,
+        family: u8,
+        table: &str,
+        set: &str,
+        elems: &[Element],
+    ) -> Result<Vec<bool>> {
+        check_name("table", table)?;
+        check_name("set", set)?;
+        let set_found = self.query(family, 1, |_| Get::Set { table, set })?;
+        if set_found.first() != Some(&true) {
+            return Ok(vec![false; elems.len()]);
+        }
+        self.query(family, elems.len(), |i| Get::Element {
+            table,
+            set,
+            elem: &elems[i],
+        })
+    }
+
     /// Applies the batch as one transaction: all of it or nothing.
     pub fn apply(&mut self, batch: &Batch) -> Result<()> {
         validate(batch)?;

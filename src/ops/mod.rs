@@ -7,7 +7,10 @@ pub mod link;
 mod lock;
 pub mod netns;
 pub mod network;
+pub mod pod;
 pub mod rollback;
+pub mod run;
+pub mod spawn;
 
 use crate::netlink;
 use crate::privilege::NotPrivileged;
@@ -53,6 +56,12 @@ pub enum Error {
     },
     #[error("conntrack: {0}")]
     Conntrack(String),
+    #[error("cannot run {program}: {}", crate::netlink::kernel_message(source.raw_os_error().unwrap_or(0), &None))]
+    CannotRun {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -327,6 +327,22 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// PIDs of live (not zombie) processes called `name`, other than the
+    /// sandbox's own PID 1 (which does not reap orphans, so zombies stay).
+    pub fn live(&self, name: &str) -> Vec<u32> {
+        self.sh_ok(&format!("ps -C {name} -o pid=,stat= || true"))
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let pid: u32 = f.next()?.parse().ok()?;
+                let stat = f.next()?;
+                (pid != 1 && !stat.starts_with('Z')).then_some(pid)
+            })
+            .collect()
+    }
+}
+
 /// A process running in the sandbox, killed and reaped on drop.
 pub struct Background(Child);
 

@@ -1,0 +1,194 @@
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+use nsnet::names::{NetnsName, NetworkName};
+use nsnet::ops::pod::{self, CreateRequest};
+use nsnet::ops::spawn::{self, CommandSpec};
+use nsnet::ops::Context;
+use nsnet::ports::PortSpec;
+use nsnet::store::PodRecord;
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum PodCommand {
+    /// Create a pod: a pause process holding net, IPC, UTS and PID namespaces.
+    Create {
+        name: NetnsName,
+        /// Networks to join (default: the network `nsnet`, made on first use).
+        #[arg(long)]
+        network: Vec<NetworkName>,
+        /// Publish a port of the pod (on its first network).
+        #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+        publish: Vec<PortSpec>,
+        /// Hostname inside the pod (default: its name).
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Members do not join the pod's PID namespace.
+        #[arg(long)]
+        no_pid_share: bool,
+    },
+    /// Run a command inside a pod; its status (and stdio) pass through.
+    Exec {
+        name: NetnsName,
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// K=V, repeatable.
+        #[arg(long, value_parser = parse_env)]
+        env: Vec<(OsString, OsString)>,
+        /// Run in the background and print its PID.
+        #[arg(long)]
+        detach: bool,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
+    /// List pods.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a pod as JSON.
+    Inspect { name: NetnsName },
+    /// Remove a pod (refused while members run, unless --force).
+    Rm {
+        name: NetnsName,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn parse_env(s: &str) -> std::result::Result<(OsString, OsString), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
+        _ => Err(format!("{s:?} is not K=V")),
+    }
+}
+
+pub fn run(ctx: &Context, cmd: &PodCommand) -> Result<ExitCode> {
+    match cmd {
+        PodCommand::Create {
+            name,
+            network,
+            publish,
+            hostname,
+            no_pid_share,
+        } => {
+            let req = CreateRequest {
+                name: name.clone(),
+                networks: network.clone(),
+                ports: publish.clone(),
+                hostname: hostname.clone(),
+                pid_share: !no_pid_share,
+            };
+            let pod = pod::create(ctx, &req).with_context(|| format!("pod create {name}"))?;
+            let info = describe(ctx, &pod)?;
+            println!("{} {}", pod.name, pod.pid);
+            for ep in info["endpoints"].as_array().into_iter().flatten() {
+                println!(
+                    "{} {}",
+                    ep["network"].as_str().unwrap_or_default(),
+                    ep["addresses"]
+                );
+                for p in ep["ports"].as_array().into_iter().flatten() {
+                    println!("published {}", p["spec"].as_str().unwrap_or_default());
+                }
+            }
+        }
+        PodCommand::Exec {
+            name,
+            workdir,
+            env,
+            detach,
+            command,
+        } => {
+            let spec = CommandSpec {
+                argv: command.clone(),
+                workdir: workdir.clone(),
+                env: env.clone(),
+                detach: *detach,
+            };
+            let context = || format!("pod exec {name}");
+            if !detach {
+                spawn::block_forwarded_signals();
+            }
+            match pod::exec(ctx, name.as_str(), &spec).with_context(context)? {
+                spawn::Spawned::Detached(pid) => {
+                    println!("{pid}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                spawn::Spawned::Child(child) => {
+                    return Ok(ExitCode::from(
+                        spawn::wait_foreground(child).with_context(context)?,
+                    ));
+                }
+            }
+        }
+        PodCommand::Ls { json } => {
+            let pods = pod::list(ctx).context("pod ls")?;
+            if *json {
+                let out: Vec<Value> = pods
+                    .iter()
+                    .map(|p| describe(ctx, p))
+                    .collect::<Result<_>>()?;
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{:<20} {:<8} {:<8} NETWORKS", "NAME", "STATUS", "PID");
+                for p in &pods {
+                    let status = if pod::alive(p) { "running" } else { "dead" };
+                    println!(
+                        "{:<20} {:<8} {:<8} {}",
+                        p.name,
+                        status,
+                        p.pid,
+                        p.networks.join(",")
+                    );
+                }
+            }
+        }
+        PodCommand::Inspect { name } => {
+            let pod =
+                pod::get(ctx, name.as_str()).with_context(|| format!("pod inspect {name}"))?;
+            println!("{}", serde_json::to_string_pretty(&describe(ctx, &pod)?)?);
+        }
+        PodCommand::Rm { name, force } => {
+            pod::remove(ctx, name.as_str(), *force).with_context(|| format!("pod rm {name}"))?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A pod as JSON: record, status, members, endpoints.
+fn describe(ctx: &Context, pod: &PodRecord) -> Result<Value> {
+    let state = ctx.state()?;
+    let id_suffix = format!("/pod:{}", pod.name);
+    let endpoints: Vec<Value> = state
+        .endpoints(None)?
+        .into_iter()
+        .filter(|e| e.id.ends_with(&id_suffix))
+        .map(|e| {
+            json!({
+                "network": e.network,
+                "interface": e.ifname,
+                "addresses": e.addresses,
+                "mac": e.mac,
+                "ports": e.ports.iter().map(|p| {
+                    let mut v = super::network::port_json(p);
+                    v["spec"] = p.to_string().into();
+                    v
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "name": pod.name,
+        "status": if pod::alive(pod) { "running" } else { "dead" },
+        "pid": pod.pid,
+        "hostname": pod.hostname,
+        "pid_share": pod.pid_share,
+        "networks": pod.networks,
+        "netns_inode": pod.net_inode,
+        "members": pod::members(ctx, pod),
+        "endpoints": endpoints,
+    }))
+}

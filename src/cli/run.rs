@@ -1,0 +1,38 @@
+use anyhow::{Context as _, Result};
+use clap::Args;
+use nsnet::names::NetnsName;
+use nsnet::ops::run::{self, Mode, RunRequest};
+use nsnet::ops::spawn::CommandSpec;
+use nsnet::ops::Context;
+use nsnet::ports::PortSpec;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Run a command in a network mode; what the run made is released when it exits.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A network name (default: `nsnet`), host, none, container:NAME or pod:NAME.
+    #[arg(long, value_name = "MODE")]
+    network: Option<Mode>,
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    publish: Vec<PortSpec>,
+    /// Name this run's namespace, for `--network container:NAME`.
+    #[arg(long)]
+    name: Option<NetnsName>,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<OsString>,
+}
+
+pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
+    let req = RunRequest {
+        mode: args.network.clone(),
+        ports: args.publish.clone(),
+        name: args.name.clone(),
+        command: CommandSpec {
+            argv: args.command.clone(),
+            ..Default::default()
+        },
+    };
+    let code = run::run(ctx, &req).context("run")?;
+    Ok(ExitCode::from(code))
+}

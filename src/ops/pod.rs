@@ -1,0 +1,377 @@
+//! Pods: a pause process holding network, IPC, UTS and PID namespaces that the
+//! pod's members join (`--net/--ipc/--pid=container:pause`, as Kubernetes does).
+//!
+//! The pause process owns the namespaces and its namespace files are also
+//! bind-mounted under `STATE_DIR/pods/NAME/{net,ipc,uts,pid}`, and the network
+//! namespace is named `NAME` for `ip netns`. Members come and go without
+//! touching the pod's network; only `pod rm` takes it down. A pause process
+//! killed from outside leaves a dead pod that `pod rm` cleans up.
+
+use super::endpoint::{self, ConnectRequest};
+use super::rollback::Rollback;
+use super::spawn::{self, CommandSpec, Joined};
+use super::{network, Context, Error, Result};
+use crate::names::{NetnsName, NetworkName, Target};
+use crate::netns::{self, Netns};
+use crate::ports::PortSpec;
+use crate::privilege::require_admin;
+use crate::store::PodRecord;
+use rustix::mount::UnmountFlags;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The network a pod or `nsnet run` joins when none is named.
+pub const DEFAULT_NETWORK: &str = "nsnet";
+/// How long `pod rm` lets members stop after SIGTERM before SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(5);
+const KINDS: [&str; 4] = ["net", "ipc", "uts", "pid"];
+
+/// A validated `pod create`.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub name: NetnsName,
+    pub networks: Vec<NetworkName>,
+    pub ports: Vec<PortSpec>,
+    pub hostname: Option<String>,
+    pub pid_share: bool,
+}
+
+fn pod_dir(ctx: &Context, name: &str) -> PathBuf {
+    ctx.state_dir.join("pods").join(name)
+}
+
+/// A hostname the kernel and resolvers accept: 1-64 bytes of letters, digits,
+/// `-` and `.`.
+fn check_hostname(h: &str) -> Result<()> {
+    let ok = !h.is_empty()
+        && h.len() <= 64
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !h.starts_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "hostname {h:?} is not valid (1-64 letters, digits, '-' and '.')"
+        )))
+    }
+}
+
+/// The default network, created with a default subnet on first use.
+pub fn default_network(ctx: &Context) -> Result<NetworkName> {
+    let name: NetworkName = DEFAULT_NETWORK
+        .parse()
+        .map_err(|e: crate::names::NameError| Error::Invalid(e.to_string()))?;
+    if ctx.config()?.network(DEFAULT_NETWORK)?.is_none() {
+        let req = network::CreateRequest {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        match network::create(ctx, &req) {
+            Ok(_) => {}
+            // Made meanwhile by a concurrent nsnet: fine.
+            Err(_) if ctx.config()?.network(DEFAULT_NETWORK)?.is_some() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(name)
+}
+
+fn pin(source: &Path, target: &Path) -> Result<()> {
+    std::fs::File::create(target).map_err(|e| Error::Io {
+        what: format!("creating {}", target.display()),
+        source: e,
+    })?;
+    rustix::mount::mount_bind(source, target).map_err(|e| Error::Io {
+        what: format!("pinning {}", target.display()),
+        source: e.into(),
+    })
+}
+
+fn unpin_dir(dir: &Path) -> Vec<String> {
+    let mut errors = Vec::new();
+    for kind in KINDS {
+        let path = dir.join(kind);
+        if path.exists() {
+            match rustix::mount::unmount(&path, UnmountFlags::DETACH) {
+                Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+                Err(e) => errors.push(format!("unmounting {}: {e}", path.display())),
+            }
+            if let Err(e) = std::fs::remove_file(&path) {
+                errors.push(format!("removing {}: {e}", path.display()));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+    errors
+}
+
+/// Creates a pod: pause process, pinned namespaces, its networks and ports.
+pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
+    let hostname = req.hostname.clone().unwrap_or_else(|| req.name.to_string());
+    check_hostname(&hostname)?;
+    let networks = if req.networks.is_empty() {
+        vec![default_network(ctx)?]
+    } else {
+        for n in &req.networks {
+            network::get(ctx, n)?;
+        }
+        req.networks.clone()
+    };
+    require_admin()?;
+    let state = ctx.state()?;
+    if state.pods()?.iter().any(|p| p.name == req.name.as_str()) {
+        return Err(Error::Invalid(format!("pod {} already exists", req.name)));
+    }
+    if netns::named_path(&req.name).exists() {
+        return Err(Error::Invalid(format!(
+            "pod {}: a network namespace of that name exists already",
+            req.name
+        )));
+    }
+    let mut record = PodRecord {
+        name: req.name.to_string(),
+        pid: 0,
+        hostname: hostname.clone(),
+        pid_share: req.pid_share,
+        networks: networks.iter().map(|n| n.to_string()).collect(),
+        net_inode: 0,
+    };
+    if !state.insert_pod(&record)? {
+        return Err(Error::Invalid(format!("pod {} already exists", req.name)));
+    }
+    let mut rollback = Rollback::new();
+    {
+        let (dir, name) = (ctx.state_dir.clone(), record.name.clone());
+        rollback.push(format!("pod record {name}"), move || {
+            crate::store::State::open(&dir)
+                .and_then(|s| s.delete_pod(&name))
+                .map_err(|e| e.to_string())
+        });
+    }
+    let pid = crate::pause::spawn(&hostname).map_err(|e| Error::Invalid(e.to_string()))?;
+    rollback.push("pause process", move || {
+        stop_pid(pid, Duration::from_secs(1));
+        Ok(())
+    });
+    let dir = pod_dir(ctx, &record.name);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        what: format!("creating {}", dir.display()),
+        source: e,
+    })?;
+    {
+        let dir = dir.clone();
+        rollback.push("pinned namespaces", move || {
+            let errors = unpin_dir(&dir);
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors.join("; "))
+            }
+        });
+    }
+    for kind in KINDS {
+        pin(
+            &PathBuf::from(format!("/proc/{pid}/ns/{kind}")),
+            &dir.join(kind),
+        )?;
+    }
+    let net = Netns::by_path(&dir.join("net"))?;
+    netns::pin(&net, &req.name)?;
+    {
+        let name = req.name.clone();
+        rollback.push("ip netns name", move || {
+            netns::delete(&name).map_err(|e| e.to_string())
+        });
+    }
+    for (i, network) in networks.iter().enumerate() {
+        endpoint::connect(
+            ctx,
+            &ConnectRequest {
+                network: network.clone(),
+                target: Target::Path(dir.join("net")),
+                ifname: None,
+                ips: Vec::new(),
+                mac: None,
+                ports: if i == 0 {
+                    req.ports.clone()
+                } else {
+                    Vec::new()
+                },
+                id: Some(format!("pod:{}", req.name)),
+            },
+        )?;
+        let (ctx2, network, name) = (ctx.clone(), network.clone(), req.name.to_string());
+        rollback.push(format!("endpoint on {network}"), move || {
+            endpoint::disconnect_id(&ctx2, &network, &format!("pod:{name}"))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+    }
+    record.pid = pid;
+    record.net_inode = net.inode()?;
+    state.update_pod(&record)?;
+    rollback.commit();
+    Ok(record)
+}
+
+/// Whether the pod's pause process still runs (and is ours, not a reused PID).
+pub fn alive(pod: &PodRecord) -> bool {
+    pod.pid != 0
+        && std::fs::metadata(format!("/proc/{}/ns/net", pod.pid))
+            .is_ok_and(|m| m.ino() == pod.net_inode)
+}
+
+/// PIDs of the pod's members: every process in its namespaces but the pause.
+pub fn members(ctx: &Context, pod: &PodRecord) -> Vec<u32> {
+    let dir = pod_dir(ctx, &pod.name);
+    let Ok(net) = std::fs::metadata(dir.join("net")) else {
+        return Vec::new();
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pid| *pid != pod.pid)
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| m.ino() == net.ino() && m.dev() == net.dev())
+        })
+        .collect()
+}
+
+fn find(ctx: &Context, name: &str) -> Result<PodRecord> {
+    ctx.state()?
+        .pods()?
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| Error::Invalid(format!("pod {name} does not exist")))
+}
+
+pub fn list(ctx: &Context) -> Result<Vec<PodRecord>> {
+    Ok(ctx.state()?.pods()?)
+}
+
+pub fn get(ctx: &Context, name: &str) -> Result<PodRecord> {
+    find(ctx, name)
+}
+
+/// What a command joins to run in the pod.
+pub fn joined(ctx: &Context, pod: &PodRecord) -> Joined {
+    let dir = pod_dir(ctx, &pod.name);
+    Joined {
+        net: Some(dir.join("net")),
+        ipc: Some(dir.join("ipc")),
+        uts: Some(dir.join("uts")),
+        pid: pod.pid_share.then(|| dir.join("pid")),
+    }
+}
+
+/// Runs a command in a pod; the child is returned to be waited for (or not).
+pub fn exec(ctx: &Context, name: &str, spec: &CommandSpec) -> Result<spawn::Spawned> {
+    let pod = find(ctx, name)?;
+    require_admin()?;
+    if !alive(&pod) {
+        return Err(Error::Invalid(format!(
+            "pod {name} is dead (its pause process is gone); remove it with nsnet pod rm"
+        )));
+    }
+    spawn::spawn(&joined(ctx, &pod), spec)
+}
+
+/// Sends SIGTERM, then SIGKILL after `grace`, and waits (bounded) for the end.
+fn stop_pid(pid: u32, grace: Duration) {
+    stop_all(&[pid], grace);
+}
+
+fn stop_all(pids: &[u32], grace: Duration) {
+    let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid);
+    let signal = |pid: u32, sig: rustix::process::Signal| {
+        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(p, sig);
+        }
+    };
+    for &pid in pids {
+        signal(pid, rustix::process::Signal::TERM);
+    }
+    let start = Instant::now();
+    while pids.iter().any(|&p| !gone(p)) {
+        if start.elapsed() > grace {
+            for &pid in pids.iter().filter(|&&p| !gone(p)) {
+                signal(pid, rustix::process::Signal::KILL);
+            }
+            let kill_start = Instant::now();
+            while pids.iter().any(|&p| !gone(p)) && kill_start.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Removes a pod: its members (only with `force` while any run), the pause
+/// process, endpoints, ports, leases and pinned namespaces. Goes on past errors.
+pub fn remove(ctx: &Context, name: &str, force: bool) -> Result<()> {
+    let pod = find(ctx, name)?;
+    require_admin()?;
+    let members = members(ctx, &pod);
+    if !members.is_empty() && !force {
+        return Err(Error::Invalid(format!(
+            "pod {name} has {} running member(s) (PIDs {}); stop them or use --force",
+            members.len(),
+            members
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut errors = Vec::new();
+    stop_all(&members, GRACE);
+    if alive(&pod) {
+        stop_pid(pod.pid, GRACE);
+    }
+    for network in &pod.networks {
+        let Ok(network) = network.parse::<NetworkName>() else {
+            continue;
+        };
+        match endpoint::disconnect_id(ctx, &network, &format!("pod:{name}")) {
+            Ok(_) | Err(Error::UnknownNetwork(_)) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if let Ok(ns_name) = name.parse::<NetnsName>() {
+        // Only the name nsnet gave this pod: the same namespace as the pinned one.
+        let ours =
+            std::fs::metadata(netns::named_path(&ns_name)).is_ok_and(|m| m.ino() == pod.net_inode);
+        if ours {
+            if let Err(e) = netns::delete(&ns_name) {
+                errors.push(e.to_string());
+            }
+        }
+    }
+    errors.extend(unpin_dir(&pod_dir(ctx, name)));
+    if errors.is_empty() {
+        ctx.state()?.delete_pod(name)?;
+        Ok(())
+    } else {
+        Err(Error::Teardown {
+            what: format!("pod {name}"),
+            errors,
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! `nsnet run`: a command in a network mode, Docker style, cleaned up after it
+//! exits (`docker run --rm`).
+//!
+//! - a network name: a new namespace connected to that bridge network;
+//! - `host`: the namespace nsnet runs in; `none`: a new namespace with only `lo`;
+//! - `container:NAME`: the namespace of a running `nsnet run --name NAME`;
+//! - `pod:NAME`: a pod's namespaces, as `pod exec`.
+//!
+//! A run's own namespace is pinned at `STATE_DIR/runs/ID/net` while the command
+//! runs (so `container:ID` can join it) and released with its endpoint, ports
+//! and lease when the command exits.
+
+use super::endpoint::{self, ConnectRequest};
+use super::spawn::{self, CommandSpec, Joined};
+use super::{pod, Context, Error, Result};
+use crate::names::{NetnsName, NetworkName, Target};
+use crate::netns::Netns;
+use crate::ports::PortSpec;
+use crate::privilege::require_admin;
+use rustix::mount::UnmountFlags;
+use rustix::thread::UnshareFlags;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// `--network MODE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Network(NetworkName),
+    Host,
+    None,
+    Container(NetnsName),
+    Pod(NetnsName),
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let name = |n: &str| n.parse::<NetnsName>().map_err(|e| e.to_string());
+        Ok(match s {
+            "host" => Mode::Host,
+            "none" => Mode::None,
+            _ => {
+                if let Some(n) = s.strip_prefix("container:") {
+                    Mode::Container(name(n)?)
+                } else if let Some(n) = s.strip_prefix("pod:") {
+                    Mode::Pod(name(n)?)
+                } else if s.contains(':') {
+                    return Err(format!(
+                        "unknown network mode {s:?} (a network name, host, none, container:NAME or pod:NAME)"
+                    ));
+                } else {
+                    Mode::Network(
+                        s.parse()
+                            .map_err(|e: crate::names::NameError| e.to_string())?,
+                    )
+                }
+            }
+        })
+    }
+}
+
+/// A validated `nsnet run`.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// `None`: the default network.
+    pub mode: Option<Mode>,
+    pub ports: Vec<PortSpec>,
+    pub name: Option<NetnsName>,
+    pub command: CommandSpec,
+}
+
+fn run_dir(ctx: &Context, id: &str) -> PathBuf {
+    ctx.state_dir.join("runs").join(id)
+}
+
+/// A new network namespace pinned at `dir/net`, with `lo` up.
+fn new_netns(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        what: format!("creating {}", dir.display()),
+        source: e,
+    })?;
+    let path = dir.join("net");
+    std::fs::File::create(&path).map_err(|e| Error::Io {
+        what: format!("creating {}", path.display()),
+        source: e,
+    })?;
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<()> {
+            // SAFETY: only this throwaway thread's network namespace changes.
+            unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }.map_err(|e| {
+                Error::Io {
+                    what: "creating a network namespace".into(),
+                    source: e.into(),
+                }
+            })?;
+            rustix::mount::mount_bind("/proc/thread-self/ns/net", &path).map_err(|e| Error::Io {
+                what: format!("pinning {}", path.display()),
+                source: e.into(),
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Invalid("a namespace thread panicked".into())))
+    })?;
+    let ns = Netns::by_path(&path)?;
+    super::netns::bring_lo_up(&ns)
+}
+
+fn release_netns(dir: &Path) {
+    let path = dir.join("net");
+    let _ = rustix::mount::unmount(&path, UnmountFlags::DETACH);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Runs the command in its mode and returns its exit code; everything the run
+/// made is released afterwards, whatever the command did.
+pub fn run(ctx: &Context, req: &RunRequest) -> Result<u8> {
+    let mode = match &req.mode {
+        Some(m) => m.clone(),
+        None => Mode::Network(pod::default_network(ctx)?),
+    };
+    if !req.ports.is_empty() && !matches!(mode, Mode::Network(_)) {
+        return Err(Error::Invalid(
+            "-p publishes ports of a run on a network; in this mode publish them where the namespace was made".into(),
+        ));
+    }
+    if req.name.is_some() && !matches!(mode, Mode::Network(_) | Mode::None) {
+        return Err(Error::Invalid(
+            "--name names a run's own namespace: only with a network or none".into(),
+        ));
+    }
+    require_admin()?;
+    spawn::block_forwarded_signals();
+    match &mode {
+        Mode::Host => wait(spawn::spawn(&Joined::default(), &req.command)?.child()?),
+        Mode::Container(name) => {
+            let net = run_dir(ctx, name.as_str()).join("net");
+            Netns::by_path(&net)
+                .map_err(|_| Error::Invalid(format!("no running nsnet run --name {name}")))?;
+            wait(
+                spawn::spawn(
+                    &Joined {
+                        net: Some(net),
+                        ..Default::default()
+                    },
+                    &req.command,
+                )?
+                .child()?,
+            )
+        }
+        Mode::Pod(name) => wait(pod::exec(ctx, name.as_str(), &req.command)?.child()?),
+        Mode::Network(_) | Mode::None => own_namespace(ctx, req, &mode),
+    }
+}
+
+fn wait(child: std::process::Child) -> Result<u8> {
+    spawn::wait_foreground(child)
+}
+
+fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
+    let id = match &req.name {
+        Some(n) => n.to_string(),
+        None => format!("run-{}", std::process::id()),
+    };
+    let dir = run_dir(ctx, &id);
+    if dir.exists() {
+        return Err(Error::Invalid(format!(
+            "a run named {id} is running already"
+        )));
+    }
+    new_netns(&dir).inspect_err(|_| release_netns(&dir))?;
+    let network = match mode {
+        Mode::Network(n) => Some(n.clone()),
+        _ => None,
+    };
+    let endpoint_id = format!("run:{id}");
+    let result = (|| -> Result<u8> {
+        if let Some(network) = &network {
+            endpoint::connect(
+                ctx,
+                &ConnectRequest {
+                    network: network.clone(),
+                    target: Target::Path(dir.join("net")),
+                    ifname: None,
+                    ips: Vec::new(),
+                    mac: None,
+                    ports: req.ports.clone(),
+                    id: Some(endpoint_id.clone()),
+                },
+            )?;
+        }
+        let joined = Joined {
+            net: Some(dir.join("net")),
+            ..Default::default()
+        };
+        wait(spawn::spawn(&joined, &req.command)?.child()?)
+    })();
+    let mut cleanup = Ok(());
+    if let Some(network) = &network {
+        cleanup = endpoint::disconnect_id(ctx, network, &endpoint_id).map(|_| ());
+    }
+    release_netns(&dir);
+    let code = result?;
+    cleanup?;
+    Ok(code)
+}
