@@ -5,24 +5,6 @@ mod common;
 use common::Sandbox;
 use serde_json::Value;
 
-/// A sandbox with an "outside world": namespace `outside` at 203.0.113.2, reached
-/// from the sandbox host (203.0.113.1) through a veth.
-fn with_outside() -> Sandbox {
-    let sb = Sandbox::new();
-    sb.ok(&["netns", "add", "outside"]);
-    sb.ok(&[
-        "link",
-        "add",
-        "host",
-        "outside",
-        "--addr",
-        "203.0.113.1/24",
-        "--peer-addr",
-        "203.0.113.2/24",
-    ]);
-    sb
-}
-
 fn inspect(sb: &Sandbox, net: &str) -> Value {
     serde_json::from_str(&sb.ok(&["network", "inspect", net])).expect("inspect JSON")
 }
@@ -47,17 +29,11 @@ fn endpoint_addr(sb: &Sandbox, net: &str, ns: &str, v6: bool) -> String {
         .to_owned()
 }
 
-fn netns(sb: &Sandbox, names: &[&str]) {
-    for n in names {
-        sb.ok(&["netns", "add", n]);
-    }
-}
-
 #[test]
 fn three_namespaces_on_one_network_reach_each_other_the_host_and_the_outside() {
-    let sb = with_outside();
+    let sb = Sandbox::with_outside();
     let _server = sb.tcp_echo_peer("outside", "203.0.113.2", 8080);
-    netns(&sb, &["a", "b", "c"]);
+    sb.netns(&["a", "b", "c"]);
     sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
     for ns in ["a", "b", "c"] {
         sb.ok(&["network", "connect", "web", ns]);
@@ -106,7 +82,7 @@ fn bridged_traffic_passes_with_br_netfilter_calling_iptables() {
     let sb = Sandbox::new();
     // This kernel's default, set explicitly so the test cannot pass without it.
     sb.sh_ok("sysctl -qw net.bridge.bridge-nf-call-iptables=1");
-    netns(&sb, &["a", "b"]);
+    sb.netns(&["a", "b"]);
     sb.ok(&["network", "create", "n1", "--subnet", "10.11.0.0/24"]);
     sb.ok(&["network", "connect", "n1", "a"]);
     sb.ok(&["network", "connect", "n1", "b"]);
@@ -133,7 +109,7 @@ fn bridged_traffic_passes_with_br_netfilter_calling_iptables() {
 #[test]
 fn a_running_process_is_connected_by_pid_with_a_second_interface() {
     let sb = Sandbox::new();
-    netns(&sb, &["a"]);
+    sb.netns(&["a"]);
     sb.ok(&["network", "create", "front", "--subnet", "10.20.0.0/24"]);
     sb.ok(&["network", "create", "back", "--subnet", "10.21.0.0/24"]);
     sb.ok(&["network", "connect", "front", "a"]);
@@ -172,16 +148,16 @@ fn a_running_process_is_connected_by_pid_with_a_second_interface() {
     assert_eq!(routes.as_array().unwrap().len(), 1, "{routes}");
     assert_eq!(routes[0]["dev"], "eth0");
     // A path target works too.
-    netns(&sb, &["p"]);
+    sb.netns(&["p"]);
     sb.ok(&["network", "connect", "back", "/run/netns/p"]);
     assert!(sb.pings("p", "10.21.0.1"));
 }
 
 #[test]
 fn networks_are_isolated_from_each_other_but_both_reach_the_outside() {
-    let sb = with_outside();
+    let sb = Sandbox::with_outside();
     let _server = sb.tcp_echo_peer("outside", "203.0.113.2", 8080);
-    netns(&sb, &["a", "b"]);
+    sb.netns(&["a", "b"]);
     sb.ok(&["network", "create", "n1", "--subnet", "10.30.0.0/24"]);
     sb.ok(&["network", "create", "n2", "--subnet", "10.31.0.0/24"]);
     sb.ok(&["network", "connect", "n1", "a"]);
@@ -202,9 +178,9 @@ fn networks_are_isolated_from_each_other_but_both_reach_the_outside() {
 
 #[test]
 fn an_internal_network_reaches_nothing_beyond_its_bridge() {
-    let sb = with_outside();
+    let sb = Sandbox::with_outside();
     let _server = sb.tcp_echo_peer("outside", "203.0.113.2", 8080);
-    netns(&sb, &["a", "b"]);
+    sb.netns(&["a", "b"]);
     sb.ok(&[
         "network",
         "create",
@@ -230,9 +206,9 @@ fn an_internal_network_reaches_nothing_beyond_its_bridge() {
 
 #[test]
 fn an_isolated_network_keeps_endpoints_apart_but_lets_them_reach_the_gateway() {
-    let sb = with_outside();
+    let sb = Sandbox::with_outside();
     let _server = sb.tcp_echo_peer("outside", "203.0.113.2", 8080);
-    netns(&sb, &["a", "b"]);
+    sb.netns(&["a", "b"]);
     sb.ok(&[
         "network",
         "create",
@@ -262,7 +238,7 @@ fn an_isolated_network_keeps_endpoints_apart_but_lets_them_reach_the_gateway() {
 #[test]
 fn a_dual_stack_network_works_in_both_families() {
     let sb = Sandbox::new();
-    netns(&sb, &["a", "b"]);
+    sb.netns(&["a", "b"]);
     sb.ok(&[
         "network",
         "create",
@@ -288,7 +264,7 @@ fn a_dual_stack_network_works_in_both_families() {
 #[test]
 fn disconnect_and_rm_leave_nothing_behind() {
     let sb = Sandbox::new();
-    netns(&sb, &["a", "b"]);
+    sb.netns(&["a", "b"]);
     sb.ok(&[
         "network",
         "create",
@@ -428,7 +404,7 @@ fn snapshot(sb: &Sandbox) -> String {
 #[test]
 fn bad_requests_fail_clearly_and_change_nothing() {
     let sb = Sandbox::new();
-    netns(&sb, &["a", "b"]);
+    sb.netns(&["a", "b"]);
     sb.ok(&["network", "create", "base", "--subnet", "10.90.0.0/24"]);
     sb.ok(&["network", "create", "tiny", "--subnet", "10.91.0.0/30"]);
     sb.ok(&["network", "connect", "tiny", "a"]);
@@ -530,7 +506,7 @@ fn rules_in_other_tables_are_left_byte_identical() {
          && nft add rule ip other c tcp dport 9 counter accept",
     );
     let before = sb.sh_ok("nft list table ip other");
-    netns(&sb, &["a"]);
+    sb.netns(&["a"]);
     sb.ok(&["network", "create", "n", "--subnet", "10.95.0.0/24"]);
     sb.ok(&["network", "connect", "n", "a"]);
     sb.ok(&["network", "disconnect", "n", "a"]);

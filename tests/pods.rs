@@ -133,18 +133,7 @@ fn orphans_are_reaped_by_the_pause_process() {
 
 #[test]
 fn pod_ports_answer_from_outside_localhost_and_other_pods() {
-    let sb = Sandbox::new();
-    sb.ok(&["netns", "add", "outside"]);
-    sb.ok(&[
-        "link",
-        "add",
-        "host",
-        "outside",
-        "--addr",
-        "203.0.113.1/24",
-        "--peer-addr",
-        "203.0.113.2/24",
-    ]);
+    let sb = Sandbox::with_outside();
     let out = sb.ok(&["pod", "create", "web", "-p", "8080:80"]);
     assert!(out.contains("published *:8080->80/tcp"), "{out}");
     sb.ok(&["pod", "create", "other"]);

@@ -5,30 +5,6 @@ mod common;
 use common::Sandbox;
 use serde_json::Value;
 
-/// The sandbox host is 203.0.113.1 / 2001:db8:1::1 towards namespace `outside`.
-fn with_outside() -> Sandbox {
-    let sb = Sandbox::new();
-    sb.ok(&["netns", "add", "outside"]);
-    sb.ok(&[
-        "link",
-        "add",
-        "host",
-        "outside",
-        "--addr",
-        "203.0.113.1/24",
-        "--peer-addr",
-        "203.0.113.2/24",
-    ]);
-    sb.sh_ok("ip addr add 2001:db8:1::1/64 dev veth-outside nodad && ip -n outside addr add 2001:db8:1::2/64 dev veth-host nodad");
-    sb
-}
-
-fn netns(sb: &Sandbox, names: &[&str]) {
-    for n in names {
-        sb.ok(&["netns", "add", n]);
-    }
-}
-
 /// Every element of the four DNAT maps.
 fn port_elements(sb: &Sandbox) -> Vec<(String, String)> {
     sb.nft_elements()
@@ -43,8 +19,8 @@ fn ls(sb: &Sandbox) -> Value {
 
 #[test]
 fn a_published_tcp_port_is_reached_from_everywhere() {
-    let sb = with_outside();
-    netns(&sb, &["e1", "e2", "e3"]);
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2", "e3"]);
     sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
     sb.ok(&["network", "create", "other", "--subnet", "10.12.0.0/24"]);
     let out = sb.ok(&["network", "connect", "web", "e1", "-p", "8080:80"]);
@@ -108,8 +84,8 @@ fn a_published_tcp_port_is_reached_from_everywhere() {
 
 #[test]
 fn ipv6_ports_are_published_for_ipv6_subnets() {
-    let sb = with_outside();
-    netns(&sb, &["e1"]);
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1"]);
     sb.ok(&[
         "network",
         "create",
@@ -137,8 +113,8 @@ fn ipv6_ports_are_published_for_ipv6_subnets() {
 
 #[test]
 fn udp_flows_follow_the_port_to_its_new_endpoint() {
-    let sb = with_outside();
-    netns(&sb, &["e1", "e2"]);
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2"]);
     sb.ok(&["network", "create", "dns", "--subnet", "10.30.0.0/24"]);
     sb.ok(&["network", "connect", "dns", "e1", "-p", "5353:53/udp"]);
     let _s1 = sb.udp_server("e1", 53, "e1");
@@ -161,8 +137,8 @@ fn udp_flows_follow_the_port_to_its_new_endpoint() {
 
 #[test]
 fn ranges_loopback_only_and_picked_ports() {
-    let sb = with_outside();
-    netns(&sb, &["e1", "e2"]);
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2"]);
     sb.ok(&["network", "create", "r", "--subnet", "10.40.0.0/24"]);
     sb.ok(&[
         "network",
@@ -199,8 +175,8 @@ fn ranges_loopback_only_and_picked_ports() {
 
 #[test]
 fn bad_specs_and_taken_ports_are_refused_without_change() {
-    let sb = with_outside();
-    netns(&sb, &["e1", "e2"]);
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2"]);
     sb.ok(&["network", "create", "b", "--subnet", "10.50.0.0/24"]);
     sb.ok(&[
         "network",
@@ -278,8 +254,8 @@ fn bad_specs_and_taken_ports_are_refused_without_change() {
 
 #[test]
 fn disconnect_removes_exactly_its_ports() {
-    let sb = with_outside();
-    netns(&sb, &["e1", "e2"]);
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2"]);
     sb.ok(&["network", "create", "d", "--subnet", "10.60.0.0/24"]);
     sb.ok(&["network", "connect", "d", "e1", "-p", "8080:80"]);
     sb.ok(&["network", "connect", "d", "e2", "-p", "8082:80"]);

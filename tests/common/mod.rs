@@ -343,6 +343,38 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// A sandbox with an "outside world": namespace `outside` at 203.0.113.2 and
+    /// 2001:db8:1::2, reached from the sandbox host (203.0.113.1, 2001:db8:1::1)
+    /// through a veth.
+    pub fn with_outside() -> Self {
+        let sb = Sandbox::new();
+        sb.ok(&["netns", "add", "outside"]);
+        sb.ok(&[
+            "link",
+            "add",
+            "host",
+            "outside",
+            "--addr",
+            "203.0.113.1/24",
+            "--peer-addr",
+            "203.0.113.2/24",
+        ]);
+        sb.sh_ok(
+            "ip addr add 2001:db8:1::1/64 dev veth-outside nodad && \
+             ip -n outside addr add 2001:db8:1::2/64 dev veth-host nodad",
+        );
+        sb
+    }
+
+    /// Creates named namespaces with `nsnet netns add`.
+    pub fn netns(&self, names: &[&str]) {
+        for n in names {
+            self.ok(&["netns", "add", n]);
+        }
+    }
+}
+
 /// A process running in the sandbox, killed and reaped on drop.
 pub struct Background(Child);
 
