@@ -114,7 +114,8 @@ impl Pool {
     /// The next free address after `last` (wrapping), or [`Error::Exhausted`].
     pub fn allocate(&self, last: Option<IpAddr>, leases: &impl Leases) -> Result<IpAddr, Error> {
         let (lo, hi) = self.bounds();
-        let size = hi - lo + 1;
+        // Saturates for a /0, which check_subnet_size refuses anyway.
+        let size = (hi - lo).saturating_add(1);
         let start = match last.map(to_u128) {
             Some(l) if l >= lo && l < hi => l + 1,
             _ => lo,
@@ -164,15 +165,22 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// Smallest useful subnets: an IPv4 /30 (a gateway and one endpoint) and an IPv6 /126.
+/// Subnet sizes nsnet serves: from an IPv4 /8 to a /30 (a gateway and one
+/// endpoint), from an IPv6 /32 to a /126. Larger ones are almost always a typo
+/// (`::/0`), and would swallow every other network's address space.
 pub fn check_subnet_size(subnet: &IpNet) -> Result<(), String> {
-    let max = match subnet {
-        IpNet::V4(_) => 30,
-        IpNet::V6(_) => 126,
+    let (min, max) = match subnet {
+        IpNet::V4(_) => (8, 30),
+        IpNet::V6(_) => (32, 126),
     };
     if subnet.prefix_len() > max {
         return Err(format!(
             "subnet {subnet} is too small (the longest prefix is /{max})"
+        ));
+    }
+    if subnet.prefix_len() < min {
+        return Err(format!(
+            "subnet {subnet} is too large (the shortest prefix is /{min})"
         ));
     }
     Ok(())
@@ -328,6 +336,13 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_address_space_does_not_overflow() {
+        // Regression: size = hi - lo + 1 overflowed u128 for ::/0.
+        let p = pool("::/0");
+        assert!(p.allocate(None, &Fake::default()).is_ok());
+    }
+
+    #[test]
     fn ipv6_allocates_from_a_slash_64() {
         let p = pool("fd00:1::/64");
         let leases = Fake::default();
@@ -346,6 +361,9 @@ mod tests {
         assert!(!overlaps(&a, &c));
         assert!(check_subnet_is_network(&"10.0.0.5/24".parse().unwrap()).is_err());
         assert!(check_subnet_size(&"10.0.0.0/31".parse().unwrap()).is_err());
+        assert!(check_subnet_size(&"::/0".parse().unwrap()).is_err());
+        assert!(check_subnet_size(&"0.0.0.0/0".parse().unwrap()).is_err());
+        assert!(check_subnet_size(&"fd00::/64".parse().unwrap()).is_ok());
         assert_eq!(default_pool().next().unwrap().to_string(), "10.201.0.0/24");
         assert_eq!(default_pool().count(), 256);
     }

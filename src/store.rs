@@ -438,6 +438,48 @@ impl State {
         tx.commit().map_err(db)
     }
 
+    /// One endpoint by id (an index lookup: connect and DEL stay O(1) however
+    /// many endpoints a network has).
+    pub fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT spec FROM endpoints WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| Error::Corrupt {
+                what: format!("endpoint {id}"),
+                why: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// The endpoints of a network in one namespace (by its inode).
+    pub fn endpoints_in(&self, network: &str, netns_inode: u64) -> Result<Vec<Endpoint>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, spec FROM endpoints WHERE network = ?1 \
+                 AND json_extract(spec, '$.netns_inode') = ?2 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![network, netns_inode as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+                what: format!("endpoint {id}"),
+                why: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
     pub fn endpoints(&self, network: Option<&str>) -> Result<Vec<Endpoint>> {
         let mut stmt = self
             .conn

@@ -107,11 +107,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
         Some(id) => format!("{}/{id}", spec.name),
         None => format!("{}/{inode}", spec.name),
     };
-    if let Some(old) = state
-        .endpoints(Some(&spec.name))?
-        .into_iter()
-        .find(|e| e.id == id)
-    {
+    if let Some(old) = state.endpoint(&id)? {
         if host
             .link_by_name(&old.host_ifname)
             .map_err(nl_err("host", "looking up a veth"))?
@@ -431,11 +427,7 @@ pub fn disconnect_id(ctx: &Context, network: &NetworkName, id: &str) -> Result<b
     require_admin()?;
     let mut state = ctx.state()?;
     let full = format!("{}/{id}", spec.name);
-    let Some(ep) = state
-        .endpoints(Some(&spec.name))?
-        .into_iter()
-        .find(|e| e.id == full)
-    else {
+    let Some(ep) = state.endpoint(&full)? else {
         return Ok(false);
     };
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
@@ -460,16 +452,20 @@ pub fn disconnect(
     let spec = network::get(ctx, network)?;
     require_admin()?;
     let mut state = ctx.state()?;
-    let endpoints = state.endpoints(Some(&spec.name))?;
-    // A live target is matched by its namespace; a dead one by how it was named.
+    // A live target is matched by its namespace (an indexed look-up); a dead one
+    // by how it was named.
     let inode = open_target(target).ok().and_then(|ns| ns.inode().ok());
     let label = target.to_string();
-    let found: Vec<Endpoint> = endpoints
+    let candidates = match inode {
+        Some(i) => state.endpoints_in(&spec.name, i)?,
+        None => state
+            .endpoints(Some(&spec.name))?
+            .into_iter()
+            .filter(|e| e.target == label)
+            .collect(),
+    };
+    let found: Vec<Endpoint> = candidates
         .into_iter()
-        .filter(|e| match inode {
-            Some(i) => e.netns_inode == i,
-            None => e.target == label,
-        })
         .filter(|e| ifname.is_none_or(|n| e.ifname == n.as_str()))
         .collect();
     if found.is_empty() {
