@@ -515,3 +515,22 @@ fn rules_in_other_tables_are_left_byte_identical() {
     let tables = sb.sh_ok("nft list tables");
     assert_eq!(tables, "table ip other\ntable inet nsnet\n");
 }
+
+#[test]
+fn a_network_survives_a_reboot_and_its_bridge_is_made_again_on_demand() {
+    let sb = Sandbox::new();
+    sb.netns(&["a"]);
+    sb.ok(&["network", "create", "keep", "--subnet", "10.96.0.0/24"]);
+    sb.ok(&["network", "connect", "keep", "a", "-p", "8080:80"]);
+    // A reboot: the kernel objects and the runtime state (on /run) are gone;
+    // the definitions (config dir) stay.
+    sb.sh_ok("ip netns del a; ip link del nsbr-keep; nft delete table inet nsnet; rm -rf /run/nsnet");
+    sb.netns(&["a"]);
+    let v = inspect(&sb, "keep");
+    assert_eq!(v["endpoints"], serde_json::json!([]));
+    assert_eq!(v["leases"], serde_json::json!([]));
+    sb.ok(&["network", "connect", "keep", "a", "-p", "8080:80"]);
+    assert_eq!(endpoint_addr(&sb, "keep", "a", false), "10.96.0.2");
+    assert!(sb.pings("a", "10.96.0.1"));
+    assert!(sb.links("host").contains(&"nsbr-keep".to_owned()));
+}
