@@ -20,6 +20,7 @@
 
 pub mod cni;
 pub mod firewall;
+pub mod graph;
 pub mod ipam;
 pub mod names;
 pub mod netlink;

@@ -1,6 +1,8 @@
 //! The command line: what the user typed (clap), turned into validated requests
 //! for [`nsnet::ops`], and the answers printed. No logic of its own.
 
+mod demo;
+mod graph;
 mod link;
 mod netns;
 mod network;
@@ -58,6 +60,10 @@ pub enum Command {
     Pod(pod::PodCommand),
     /// Run a command in a network mode (bridge network, host, none, container:, pod:).
     Run(run::RunArgs),
+    /// Replay the container-networking walk-through in a throwaway sandbox.
+    Demo(demo::DemoArgs),
+    /// Show the live topology (text, Graphviz dot, SVG or JSON).
+    Graph(graph::GraphArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -77,6 +83,8 @@ pub fn main() -> ExitCode {
         Command::Port(cmd) => port::run(&ctx, cmd),
         Command::Pod(cmd) => pod::run(&ctx, cmd),
         Command::Run(args) => run::run(&ctx, args),
+        Command::Demo(args) => demo::run(&ctx, args),
+        Command::Graph(args) => graph::run(&ctx, args),
     };
     match result {
         Ok(code) => code,
