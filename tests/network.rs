@@ -524,7 +524,9 @@ fn a_network_survives_a_reboot_and_its_bridge_is_made_again_on_demand() {
     sb.ok(&["network", "connect", "keep", "a", "-p", "8080:80"]);
     // A reboot: the kernel objects and the runtime state (on /run) are gone;
     // the definitions (config dir) stay.
-    sb.sh_ok("ip netns del a; ip link del nsbr-keep; nft delete table inet nsnet; rm -rf /run/nsnet");
+    sb.sh_ok(
+        "ip netns del a; ip link del nsbr-keep; nft delete table inet nsnet; rm -rf /run/nsnet",
+    );
     sb.netns(&["a"]);
     let v = inspect(&sb, "keep");
     assert_eq!(v["endpoints"], serde_json::json!([]));
@@ -533,4 +535,25 @@ fn a_network_survives_a_reboot_and_its_bridge_is_made_again_on_demand() {
     assert_eq!(endpoint_addr(&sb, "keep", "a", false), "10.96.0.2");
     assert!(sb.pings("a", "10.96.0.1"));
     assert!(sb.links("host").contains(&"nsbr-keep".to_owned()));
+}
+
+#[test]
+fn a_first_connect_that_fails_half_way_leaves_no_bridge() {
+    let sb = Sandbox::new();
+    sb.netns(&["a"]);
+    sb.ok(&["network", "create", "n", "--subnet", "10.94.0.0/24"]);
+    // Without the nft binary the firewall's base ruleset cannot be declared:
+    // the bridge has been made by then and must go again.
+    let out = sb.sh(&format!(
+        "PATH=/nonexistent {} network connect n a",
+        common::NSNET
+    ));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot run nft"), "{stderr}");
+    assert_eq!(sb.links("host"), ["lo"]);
+    assert_eq!(sb.links("a"), ["lo"]);
+    assert_eq!(inspect(&sb, "n")["leases"], serde_json::json!([]));
+    // And the next connect works.
+    sb.ok(&["network", "connect", "n", "a"]);
 }

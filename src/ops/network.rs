@@ -281,6 +281,7 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
         source: e,
     })?;
     let ns = "host";
+    let mut created = false;
     let index = match host
         .link_by_name(&spec.bridge)
         .map_err(nl_err(ns, "looking up the bridge"))?
@@ -295,6 +296,7 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
         None => {
             host.add_bridge(&spec.bridge, spec.mtu, Some(bridge_mac(&spec.bridge)))
                 .map_err(nl_err(ns, format!("creating bridge {}", spec.bridge)))?;
+            created = true;
             host.link_by_name(&spec.bridge)
                 .map_err(nl_err(ns, "looking up the bridge"))?
                 .map(|l| l.index)
@@ -304,6 +306,20 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
                 })?
         }
     };
+    let configured = configure_bridge(host, spec, index);
+    if configured.is_err() && created {
+        // This call made the bridge: take it away again rather than leave a
+        // half-configured one (the next connect makes it afresh).
+        if let Err(e) = host.delete_link(index) {
+            tracing::warn!("removing bridge {} after a failure: {e}", spec.bridge);
+        }
+    }
+    configured.map(|()| index)
+}
+
+/// Gateway addresses, sysctls, up, and the network's firewall elements.
+fn configure_bridge(host: &mut Netlink, spec: &NetworkSpec, index: u32) -> Result<()> {
+    let ns = "host";
     let present = host
         .addresses(Some(index))
         .map_err(nl_err(ns, "listing the bridge's addresses"))?;
@@ -336,7 +352,7 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
     }
     let mut fw = Firewall::open()?;
     fw.add_network(&rules(spec))?;
-    Ok(index)
+    Ok(())
 }
 
 /// A fixed, locally administered MAC for a bridge, derived from its name. Without
