@@ -443,7 +443,9 @@ impl State {
     pub fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
         let json: Option<String> = self
             .conn
-            .query_row("SELECT spec FROM endpoints WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT spec FROM endpoints WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.err(e))?;
         json.map(|j| {
