@@ -591,6 +591,28 @@ impl State {
         Ok(())
     }
 
+    /// Leases and published ports whose endpoint has no record (what a release
+    /// cut short would leave): (owner, network, what it holds), for `nsnet gc`
+    /// and `nsnet check`. [`State::release`] of the owner frees them.
+    pub fn orphans(&self) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT endpoint, network, 'address ' || ip FROM leases
+                   WHERE endpoint NOT IN (SELECT id FROM endpoints)
+                 UNION ALL
+                 SELECT endpoint, network, 'port ' || host_port || '/' || proto FROM ports
+                   WHERE endpoint NOT IN (SELECT id FROM endpoints)
+                 ORDER BY 1, 3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Drops the allocation cursor of a removed network.
     pub fn forget_network(&self, network: &str) -> Result<()> {
         self.conn

@@ -4,6 +4,7 @@
 mod demo;
 mod graph;
 mod link;
+mod maint;
 mod netns;
 mod network;
 mod pod;
@@ -64,6 +65,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Show the live topology (text, Graphviz dot, SVG or JSON).
     Graph(graph::GraphArgs),
+    /// Maintenance: gc, check, firewall reload.
+    #[command(flatten)]
+    Maint(maint::MaintArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
+        Command::Maint(args) => maint::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

@@ -238,6 +238,23 @@ impl Firewall {
     }
 }
 
+impl EndpointRules<'_> {
+    /// Every element this endpoint owns, by set (for `nsnet check` and
+    /// `nsnet firewall reload`, which compare them with the kernel's).
+    pub fn element_list(&self) -> Vec<(&'static str, Element)> {
+        self.elements()
+    }
+}
+
+/// Every element a network owns, one entry per element (for `nsnet check` and
+/// `nsnet firewall reload`).
+pub fn network_element_list(net: &NetworkRules<'_>) -> Vec<(&'static str, Element)> {
+    network_elements(net)
+        .into_iter()
+        .flat_map(|(set, elems)| elems.into_iter().map(move |e| (set, e)))
+        .collect()
+}
+
 impl Firewall {
     /// The sets and maps that lack an element of this endpoint (its membership,
     /// its published ports), one entry per missing element: what a CNI CHECK

@@ -143,6 +143,9 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
             .unwrap_or_default(),
     };
 
+    // From the bridge to the last kernel step: gc and check wait, and gc finds
+    // a journal if this process dies (dropped after `rollback`, so after any undo).
+    let _in_flight = super::maint::InFlight::begin(ctx, [id.as_str()])?;
     let bridge = network::ensure_up(ctx, &mut host, &spec)?;
     let host_if = host_ifname(&id);
     let port_request = PortRequest {
@@ -345,6 +348,11 @@ fn port_in_use(proto: Proto, port: u16) -> bool {
     matches!(result, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
+/// [`flush_conntrack`] for `nsnet gc`, which releases endpoints in bulk.
+pub fn forget_port_flows(ports: &[Published]) -> Result<()> {
+    flush_conntrack(ports)
+}
+
 /// Deletes the conntrack entries of published UDP and SCTP ports, so that no
 /// flow keeps going to an endpoint that is gone or was replaced (TCP flows end
 /// with their connection).
@@ -431,6 +439,7 @@ pub fn disconnect_id(ctx: &Context, network: &NetworkName, id: &str) -> Result<b
         return Ok(false);
     };
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let _in_flight = super::maint::InFlight::begin(ctx, [ep.id.as_str()])?;
     let errors = teardown(&mut host, &mut state, &spec.bridge, &ep);
     if errors.is_empty() {
         Ok(true)
@@ -478,6 +487,7 @@ pub fn disconnect(
         )));
     }
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let _in_flight = super::maint::InFlight::begin(ctx, found.iter().map(|e| e.id.as_str()))?;
     let errors: Vec<String> = found
         .iter()
         .flat_map(|ep| teardown(&mut host, &mut state, &spec.bridge, ep))

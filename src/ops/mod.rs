@@ -5,6 +5,7 @@
 pub mod endpoint;
 pub mod link;
 mod lock;
+pub mod maint;
 pub mod netns;
 pub mod network;
 pub mod pod;

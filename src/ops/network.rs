@@ -339,8 +339,6 @@ fn configure_bridge(host: &mut Netlink, spec: &NetworkSpec, index: u32) -> Resul
         // packets, and IPv6 to endpoints stalls for seconds.
         super::sysctl(&format!("net/ipv6/conf/{}/accept_dad", spec.bridge), "0")?;
     }
-    host.set_up(index, true)
-        .map_err(nl_err(ns, format!("bringing {} up", spec.bridge)))?;
     if !spec.internal {
         enable_forwarding(spec)?;
         // Published ports answer at 127.0.0.1: the kernel routes a loopback
@@ -352,6 +350,11 @@ fn configure_bridge(host: &mut Netlink, spec: &NetworkSpec, index: u32) -> Resul
     }
     let mut fw = Firewall::open()?;
     fw.add_network(&rules(spec))?;
+    // Up last: an up bridge is what lets other connects skip this function (and
+    // nsnet's lock), so it must mean the firewall is declared too. Otherwise two
+    // concurrent first connects could both declare the base ruleset.
+    host.set_up(index, true)
+        .map_err(nl_err(ns, format!("bringing {} up", spec.bridge)))?;
     Ok(())
 }
 

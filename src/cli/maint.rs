@@ -1,0 +1,81 @@
+//! Maintenance commands: gc, check, firewall reload.
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+use nsnet::names::NetworkName;
+use nsnet::ops::{maint, Context};
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum MaintArgs {
+    /// Reconcile the store with the kernel: remove what is left of endpoints,
+    /// pods and operations that are gone.
+    Gc {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every difference between the store and the kernel (exit 1 on drift).
+    Check {
+        network: Option<NetworkName>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// nsnet's firewall table.
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCommand {
+    /// Re-install table inet nsnet and all its elements from the store.
+    Reload,
+}
+
+pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
+    match args {
+        MaintArgs::Gc { json } => {
+            let report = maint::gc(ctx).context("gc")?;
+            if *json {
+                print_lines([serde_json::to_string_pretty(&report)?]);
+            } else {
+                print_lines(report.removed.iter().map(|r| r.to_string()));
+                for k in &report.kept {
+                    eprintln!("nsnet: gc: kept {k}");
+                }
+            }
+            if !report.errors.is_empty() {
+                anyhow::bail!("gc: {}", report.errors.join("; "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MaintArgs::Check { network, json } => {
+            let drift = maint::check(ctx, network.as_ref()).context("check")?;
+            if *json {
+                print_lines([serde_json::to_string_pretty(&drift)?]);
+            } else {
+                print_lines(drift.iter().map(|d| d.to_string()));
+            }
+            Ok(if drift.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        MaintArgs::Firewall(FirewallCommand::Reload) => {
+            print_lines(maint::reload(ctx).context("firewall reload")?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints lines, stopping quietly when stdout is closed (`nsnet check | head`):
+/// the work is done, and the exit code must still tell drift from none.
+fn print_lines(lines: impl IntoIterator<Item = String>) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
+}

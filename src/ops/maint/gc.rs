@@ -1,0 +1,549 @@
+//! `nsnet gc`: removes what is left of endpoints, pods, runs and operations
+//! that are gone, under the operations lock held exclusively (see
+//! [`super`]), in this order:
+//!
+//! 1. endpoints named by journals of killed connects and disconnects;
+//! 2. dead pods (pause process gone; or a creation that was killed);
+//! 3. `nsnet run` namespaces whose run process is gone;
+//! 4. endpoints whose host veth is gone (their namespace was deleted, or a
+//!    connect died before it made the veth): leases, ports, firewall elements;
+//! 5. `nsv…` veths on this store's bridges that no endpoint owns;
+//! 6. bridges left half made by a first connect that was killed (down, no
+//!    gateway, sysctls or firewall elements missing) when no endpoint and no
+//!    interface uses them: the next connect makes them again, whole;
+//! 7. leases and ports whose endpoint has no record;
+//! 8. firewall elements of this store's networks that nothing owns.
+//!
+//! Every step goes on past errors; they are all returned at the end.
+
+use super::table::{self, Base, ElementDrift, Expected};
+use super::{endpoint_label, Exclusive, InFlight};
+use crate::firewall::{EndpointRules, Firewall};
+use crate::netlink::{Link, LinkKind, Netlink};
+use crate::ops::{endpoint, nl_err, pod, Context, Result};
+use crate::privilege::require_admin;
+use crate::store::{Endpoint, NetworkSpec, State};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// One thing gc removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    /// endpoint, veth, pod, run, bridge, lease, port, element.
+    pub kind: &'static str,
+    pub object: String,
+    /// Why it was garbage.
+    pub reason: String,
+}
+
+impl fmt::Display for Removed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "removed {} {}: {}", self.kind, self.object, self.reason)
+    }
+}
+
+/// What gc did, and what it left and why.
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    pub removed: Vec<Removed>,
+    /// Garbage kept on purpose (a dead pod whose members still run).
+    pub kept: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+struct Gc<'a> {
+    ctx: &'a Context,
+    networks: Vec<NetworkSpec>,
+    state: State,
+    host: Netlink,
+    report: GcReport,
+}
+
+/// Runs gc; errors of single objects are in the report, not returned.
+pub fn gc(ctx: &Context) -> Result<GcReport> {
+    require_admin()?;
+    let _ops = Exclusive::acquire(ctx)?;
+    let journals = super::interrupted(ctx)?;
+    let mut gc = Gc {
+        ctx,
+        networks: ctx.config()?.networks()?,
+        state: ctx.state()?,
+        host: Netlink::new().map_err(nl_err("host", "opening netlink"))?,
+        report: GcReport::default(),
+    };
+    for j in journals {
+        gc.journal(j);
+    }
+    gc.pods()?;
+    gc.runs();
+    gc.vanished_endpoints()?;
+    gc.stray_veths()?;
+    gc.half_made_networks()?;
+    gc.orphans()?;
+    gc.stale_elements()?;
+    Ok(gc.report)
+}
+
+/// An endpoint as gc's lines name it: id, namespace, interface, what it holds.
+fn holdings(ep: &Endpoint) -> String {
+    let mut parts: Vec<String> = ep.addresses.iter().map(|a| a.to_string()).collect();
+    parts.extend(ep.ports.iter().map(|p| p.to_string()));
+    format!(
+        "{} ({} {} {})",
+        ep.id,
+        ep.target,
+        ep.ifname,
+        parts.join(" ")
+    )
+}
+
+impl Gc<'_> {
+    fn bridge_of(&self, ep: &Endpoint) -> String {
+        self.networks
+            .iter()
+            .find(|n| n.name == ep.network)
+            .map(|n| n.bridge.clone())
+            .unwrap_or_default()
+    }
+
+    /// Tears an endpoint down (journaled, so a gc killed meanwhile is finished
+    /// by the next one); true when nothing failed.
+    fn release(&mut self, ep: &Endpoint, reason: &str) -> bool {
+        let journal = match InFlight::begin(self.ctx, [ep.id.as_str()]) {
+            Ok(j) => j,
+            Err(e) => {
+                self.report
+                    .errors
+                    .push(format!("{}: {e}", endpoint_label(ep)));
+                return false;
+            }
+        };
+        let bridge = self.bridge_of(ep);
+        let errors = endpoint::teardown(&mut self.host, &mut self.state, &bridge, ep);
+        drop(journal);
+        if errors.is_empty() {
+            self.report.removed.push(Removed {
+                kind: "endpoint",
+                object: holdings(ep),
+                reason: reason.to_owned(),
+            });
+            true
+        } else {
+            self.report
+                .errors
+                .push(format!("{}: {}", endpoint_label(ep), errors.join("; ")));
+            false
+        }
+    }
+
+    fn endpoints(&mut self) -> Result<Vec<Endpoint>> {
+        Ok(self.state.endpoints(None)?)
+    }
+
+    fn links(&mut self) -> Result<Vec<Link>> {
+        self.host
+            .links()
+            .map_err(nl_err("host", "listing interfaces"))
+    }
+
+    /// Step 1: a journal left by a killed connect or disconnect: the endpoint
+    /// may be half made or half removed; either way it goes.
+    fn journal(&mut self, j: super::Interrupted) {
+        let record = match self.endpoints() {
+            Ok(eps) => eps.into_iter().find(|e| e.host_ifname == j.host_ifname),
+            Err(e) => {
+                self.report.errors.push(e.to_string());
+                return;
+            }
+        };
+        let ok = match record {
+            Some(ep) => self.release(&ep, "an operation on it was interrupted (its process died)"),
+            // No record: the connect died before recording, or the disconnect
+            // after releasing. A veth cannot outlive both, but make sure.
+            None => match self.host.link_by_name(&j.host_ifname) {
+                Ok(Some(l)) if l.kind == LinkKind::Veth => match self.host.delete_link(l.index) {
+                    Ok(()) => {
+                        self.report.removed.push(Removed {
+                            kind: "veth",
+                            object: j.host_ifname.clone(),
+                            reason: format!("left by an interrupted operation on {}", j.label()),
+                        });
+                        true
+                    }
+                    Err(e) => {
+                        self.report
+                            .errors
+                            .push(format!("veth {}: {e}", j.host_ifname));
+                        false
+                    }
+                },
+                Ok(_) => true,
+                Err(e) => {
+                    self.report
+                        .errors
+                        .push(format!("veth {}: {e}", j.host_ifname));
+                    false
+                }
+            },
+        };
+        if ok {
+            if let Err(e) = std::fs::remove_file(&j.path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    self.report
+                        .errors
+                        .push(format!("removing {}: {e}", j.path.display()));
+                }
+            }
+        }
+    }
+
+    /// Step 2: pods whose pause process is gone, and pods whose creation died.
+    fn pods(&mut self) -> Result<()> {
+        let abandoned = super::abandoned_pods(self.ctx, &self.state)?;
+        let pods = self.state.pods()?;
+        let recorded: Vec<u32> = pods.iter().map(|p| p.pid).filter(|&p| p != 0).collect();
+        for p in pods {
+            if pod::alive(&p) {
+                continue;
+            }
+            let reason = if p.pid == 0 {
+                // Pending in both reads, and nobody could finish it in between.
+                if !abandoned.contains(&p.name) {
+                    continue;
+                }
+                "its creation was interrupted".to_owned()
+            } else {
+                let members = pod::members(self.ctx, &p);
+                if !members.is_empty() {
+                    self.report.kept.push(format!(
+                        "pod {}: its pause process {} is gone but {} member(s) run (PIDs {:?}); nsnet pod rm --force {} removes them",
+                        p.name, p.pid, members.len(), members, p.name
+                    ));
+                    continue;
+                }
+                format!("its pause process {} is gone", p.pid)
+            };
+            // A pod whose PID was never recorded has no inode either, so
+            // `pod rm` cannot tell its `ip netns` name is its own: compare
+            // the name with the pinned namespace here.
+            let name_ours = p.net_inode == 0 && self.netns_name_is_pods(&p.name);
+            // Its only members are the pause process (orphaned by the
+            // creator's death) and nothing else: no `pod exec` runs in a pod
+            // that never came alive.
+            let force = p.pid == 0;
+            let mut errors = Vec::new();
+            if p.pid == 0 {
+                // Killed before its namespaces were pinned, the pause is
+                // found by nothing else.
+                for pid in super::unrecorded_pauses(&recorded, &p.hostname) {
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+            if let Err(e) = pod::remove(self.ctx, &p.name, force) {
+                // Unless a `pod rm` beside this gc removed it first.
+                if self.state.pods()?.iter().any(|q| q.name == p.name) {
+                    errors.push(e.to_string());
+                }
+            }
+            if name_ours {
+                if let Ok(n) = p.name.parse::<crate::names::NetnsName>() {
+                    if crate::netns::named_path(&n).exists() {
+                        if let Err(e) = crate::netns::delete(&n) {
+                            errors.push(e.to_string());
+                        }
+                    }
+                }
+            }
+            if errors.is_empty() {
+                self.report.removed.push(Removed {
+                    kind: "pod",
+                    object: p.name.clone(),
+                    reason,
+                });
+            } else {
+                self.report
+                    .errors
+                    .push(format!("pod {}: {}", p.name, errors.join("; ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `/run/netns/NAME` is the namespace pinned for pod NAME.
+    fn netns_name_is_pods(&self, name: &str) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(n) = name.parse::<crate::names::NetnsName>() else {
+            return false;
+        };
+        let pinned = std::fs::metadata(super::pod_dir(self.ctx, name).join("net"));
+        let named = std::fs::metadata(crate::netns::named_path(&n));
+        match (pinned, named) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev() && a.ino() != 0,
+            _ => false,
+        }
+    }
+
+    /// Step 3: `nsnet run` namespaces (`runs/run-PID`) whose run process is
+    /// gone. Named runs (`--name`) record no process, so they are left alone.
+    fn runs(&mut self) {
+        let dir = super::runs_dir(self.ctx);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = id.strip_prefix("run-").and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if super::process_runs(pid) {
+                continue;
+            }
+            let suffix = format!("/run:{id}");
+            let eps = match self.endpoints() {
+                Ok(eps) => eps,
+                Err(e) => {
+                    self.report.errors.push(e.to_string());
+                    return;
+                }
+            };
+            let mut ok = true;
+            for ep in eps.iter().filter(|e| e.id.ends_with(&suffix)) {
+                ok &= self.release(ep, &format!("its nsnet run (PID {pid}) is gone"));
+            }
+            let net = entry.path().join("net");
+            let _ = rustix::mount::unmount(&net, rustix::mount::UnmountFlags::DETACH);
+            for r in [
+                std::fs::remove_file(&net),
+                std::fs::remove_dir(entry.path()),
+            ] {
+                if let Err(e) = r {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        self.report.errors.push(format!("run {id}: {e}"));
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                self.report.removed.push(Removed {
+                    kind: "run",
+                    object: id,
+                    reason: format!("its nsnet run process {pid} is gone"),
+                });
+            }
+        }
+    }
+
+    /// Step 4: endpoints whose host veth is gone. Their veths went with their
+    /// namespaces, so what is left is elements, flows and leases: the elements
+    /// of all of them go in one transaction (a transaction costs the kernel an
+    /// RCU grace period, whatever its size), then each is released.
+    fn vanished_endpoints(&mut self) -> Result<()> {
+        let names: HashSet<String> = self.links()?.into_iter().map(|l| l.name).collect();
+        let gone: Vec<Endpoint> = self
+            .endpoints()?
+            .into_iter()
+            .filter(|e| !names.contains(&e.host_ifname))
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let journal = InFlight::begin(self.ctx, gone.iter().map(|e| e.id.as_str()))?;
+        let bridges: Vec<String> = gone.iter().map(|e| self.bridge_of(e)).collect();
+        let rules: Vec<EndpointRules<'_>> = gone
+            .iter()
+            .zip(&bridges)
+            .map(|(ep, bridge)| EndpointRules {
+                bridge,
+                addresses: ep.addresses.iter().map(|a| a.addr()).collect(),
+                ports: &ep.ports,
+            })
+            .collect();
+        let batched = match Firewall::open_existing() {
+            Ok(Some(mut fw)) => fw.update_endpoints(&rules, &[]).is_ok(),
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        for ep in &gone {
+            let reason = format!(
+                "its host veth {} is gone (its namespace was deleted)",
+                ep.host_ifname
+            );
+            if !batched {
+                // Each on its own, so the error names the endpoint.
+                self.release(ep, &reason);
+                continue;
+            }
+            let mut errors = Vec::new();
+            if let Err(e) = endpoint::forget_port_flows(&ep.ports) {
+                errors.push(e.to_string());
+            }
+            if let Err(e) = self.state.release(&ep.id) {
+                errors.push(e.to_string());
+            }
+            if errors.is_empty() {
+                self.report.removed.push(Removed {
+                    kind: "endpoint",
+                    object: holdings(ep),
+                    reason,
+                });
+            } else {
+                self.report
+                    .errors
+                    .push(format!("{}: {}", endpoint_label(ep), errors.join("; ")));
+            }
+        }
+        // What failed is still recorded: the next gc tries it again.
+        drop(journal);
+        Ok(())
+    }
+
+    /// Step 5: veths named like nsnet's on this store's bridges, with no record.
+    fn stray_veths(&mut self) -> Result<()> {
+        let links = self.links()?;
+        let bridges: HashMap<u32, &str> = links
+            .iter()
+            .filter(|l| l.kind == LinkKind::Bridge)
+            .filter(|l| self.networks.iter().any(|n| n.bridge == l.name))
+            .map(|l| (l.index, l.name.as_str()))
+            .collect();
+        let owned: HashSet<String> = self
+            .endpoints()?
+            .into_iter()
+            .map(|e| e.host_ifname)
+            .collect();
+        for l in &links {
+            let Some(bridge) = l.master.and_then(|m| bridges.get(&m)) else {
+                continue;
+            };
+            if l.kind != LinkKind::Veth
+                || !super::is_host_veth_name(&l.name)
+                || owned.contains(&l.name)
+            {
+                continue;
+            }
+            match self.host.delete_link(l.index) {
+                Ok(()) => self.report.removed.push(Removed {
+                    kind: "veth",
+                    object: format!("{} (on {bridge})", l.name),
+                    reason: "no endpoint owns it".into(),
+                }),
+                Err(e) if e.errno() == Some(crate::netlink::libc_errno::ENODEV) => {}
+                Err(e) => self.report.errors.push(format!("veth {}: {e}", l.name)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 6: bridges of networks nobody uses that a killed connect left
+    /// half made. (A network in use is never taken down: check reports it.)
+    fn half_made_networks(&mut self) -> Result<()> {
+        let links = self.links()?;
+        let by_name: HashMap<&str, &Link> = links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let endpoints = self.endpoints()?;
+        let listing = table::list()?;
+        for spec in self.networks.clone() {
+            let Some(bridge) = by_name.get(spec.bridge.as_str()) else {
+                continue;
+            };
+            if bridge.kind != LinkKind::Bridge
+                || endpoints.iter().any(|e| e.network == spec.name)
+                || links.iter().any(|l| l.master == Some(bridge.index))
+            {
+                continue;
+            }
+            let mut problems = super::check::network_problems(&mut self.host, &spec, &by_name)?;
+            if table::lacks_network_elements(listing.as_ref(), &spec) {
+                problems.push("firewall elements missing".into());
+            }
+            if problems.is_empty() {
+                continue;
+            }
+            let mut errors = Vec::new();
+            if let Err(e) = self.host.delete_link(bridge.index) {
+                errors.push(format!("deleting bridge {}: {e}", spec.bridge));
+            }
+            match Firewall::open_existing() {
+                Ok(Some(mut fw)) => {
+                    if let Err(e) = fw.remove_network(&crate::ops::network::rules(&spec)) {
+                        errors.push(e.to_string());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e.to_string()),
+            }
+            if errors.is_empty() {
+                self.report.removed.push(Removed {
+                    kind: "bridge",
+                    object: format!("{} of network {}", spec.bridge, spec.name),
+                    reason: format!(
+                        "half made and unused ({}); the next connect makes it whole",
+                        problems.join("; ")
+                    ),
+                });
+            } else {
+                self.report
+                    .errors
+                    .push(format!("network {}: {}", spec.name, errors.join("; ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 7: leases and ports whose endpoint has no record.
+    fn orphans(&mut self) -> Result<()> {
+        let orphans = self.state.orphans()?;
+        let mut owners: Vec<&str> = orphans.iter().map(|(o, _, _)| o.as_str()).collect();
+        owners.dedup();
+        for owner in owners {
+            if let Err(e) = self.state.release(owner) {
+                self.report.errors.push(format!("releasing {owner}: {e}"));
+                continue;
+            }
+            for (_, network, what) in orphans.iter().filter(|(o, _, _)| o == owner) {
+                let kind = if what.starts_with("port") {
+                    "port"
+                } else {
+                    "lease"
+                };
+                let what = what.split_once(' ').map_or(what.as_str(), |(_, w)| w);
+                self.report.removed.push(Removed {
+                    kind,
+                    object: format!("{what} of network {network}"),
+                    reason: format!("its endpoint {owner} has no record"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 8: elements of this store's networks that nothing owns.
+    fn stale_elements(&mut self) -> Result<()> {
+        let Some(listing) = table::list()? else {
+            return Ok(());
+        };
+        let endpoints = self.endpoints()?;
+        let up = table::up_networks(&mut self.host, &self.networks, &endpoints)?;
+        let base = Base::new();
+        let expected = Expected::new(&self.networks, &endpoints, |n| up.contains(&n.name));
+        let drift: Vec<ElementDrift<'_>> = expected
+            .compare(&base, Some(&listing))
+            .into_iter()
+            .filter(|d| matches!(d, ElementDrift::Stale { .. }))
+            .collect();
+        match table::delete_stale(&base, &drift) {
+            Ok(done) => self
+                .report
+                .removed
+                .extend(done.into_iter().map(|(elem, set)| Removed {
+                    kind: "element",
+                    object: format!("{elem} of {set}"),
+                    reason: "no endpoint or network owns it".into(),
+                })),
+            Err(e) => self.report.errors.push(e.to_string()),
+        }
+        Ok(())
+    }
+}

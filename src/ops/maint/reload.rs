@@ -1,0 +1,119 @@
+//! `nsnet firewall reload`: puts `table inet nsnet` back as the store says it
+//! must be, after someone flushed the ruleset, deleted the table, or changed
+//! its rules or elements by hand.
+
+use super::table::{list, shape_drift, up_networks, Base, ElementDrift, Expected};
+use super::{Exclusive, Result};
+use crate::firewall::nfnl::{self, Batch, Element, Nftables};
+use crate::firewall::{self, BASE_RULESET, TABLE};
+use crate::netlink::Netlink;
+use crate::ops::{nl_err, Context, Error};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Declares the base ruleset again in one `nft -f` transaction, keeping every
+/// element: the base is declared (creating what is missing, appending its
+/// rules), every chain flushed, and the base declared once more, so each
+/// chain ends up with exactly the base's rules whatever it held before.
+fn redeclare_base(base: &Base) -> Result<()> {
+    let mut script = String::from(BASE_RULESET);
+    for chain in base.chain_names() {
+        script.push_str(&format!("flush chain inet {TABLE} {chain}\n"));
+    }
+    script.push_str(BASE_RULESET);
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::CannotRun {
+            program: "nft".into(),
+            source: e,
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).map_err(|e| Error::Io {
+            what: "feeding nft".into(),
+            source: e,
+        })?;
+    }
+    let out = child.wait_with_output().map_err(|e| Error::Io {
+        what: "waiting for nft".into(),
+        source: e,
+    })?;
+    if !out.status.success() {
+        return Err(
+            firewall::Error::Nft(String::from_utf8_lossy(&out.stderr).trim().to_owned()).into(),
+        );
+    }
+    Ok(())
+}
+
+/// `nsnet firewall reload`: declares `table inet nsnet` again (atomically,
+/// keeping its elements) and puts back every element the store accounts for,
+/// deleting the stale ones, in one transaction (delete by key, then add, so
+/// nothing is ever doubled). Returns one line per change.
+pub fn reload(ctx: &Context) -> Result<Vec<String>> {
+    crate::privilege::require_admin()?;
+    // No connect or disconnect changes elements meanwhile; and the lock that
+    // guards declaring the base ruleset (taken by connect) after it.
+    let _ops = Exclusive::acquire(ctx)?;
+    let _base_lock = crate::ops::lock::Lock::acquire(&ctx.state_dir).map_err(|e| Error::Io {
+        what: format!("locking {}", ctx.state_dir.display()),
+        source: e,
+    })?;
+    let networks = ctx.config()?.networks()?;
+    let endpoints = ctx.state()?.endpoints(None)?;
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let up = up_networks(&mut host, &networks, &endpoints)?;
+    let base = Base::new();
+    let before = list()?;
+    let mut lines = Vec::new();
+    match &before {
+        None => lines.push(format!("table inet {TABLE}: declared (it was missing)")),
+        Some(l) => lines.extend(
+            shape_drift(&base, l)
+                .into_iter()
+                .map(|d| format!("table inet {TABLE}: declared again: {d}")),
+        ),
+    }
+    redeclare_base(&base)?;
+
+    let expected = Expected::new(&networks, &endpoints, |n| up.contains(&n.name));
+    let drift = expected.compare(&base, before.as_ref());
+    let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
+    for d in &drift {
+        if let ElementDrift::Stale { set, elem, .. } = d {
+            batch.delete_elements(set, std::slice::from_ref(*elem));
+        }
+    }
+    let mut by_set: BTreeMap<&str, Vec<Element>> = BTreeMap::new();
+    for w in &expected.required {
+        by_set.entry(w.set).or_default().push(w.elem.clone());
+    }
+    for (set, elems) in &by_set {
+        batch.delete_elements(set, elems);
+    }
+    for (set, elems) in &by_set {
+        batch.add_elements(set, elems);
+    }
+    if !batch.is_empty() {
+        let mut nft = Nftables::new().map_err(firewall::Error::from)?;
+        nft.apply(&batch).map_err(firewall::Error::from)?;
+    }
+    for d in &drift {
+        let (object, done) = d.repaired(&base);
+        lines.push(format!("{object}: {done}"));
+    }
+    lines.push(format!(
+        "table inet {TABLE}: {} element(s) of {} network(s) and {} endpoint(s) in place",
+        expected.required.len(),
+        up.len(),
+        endpoints
+            .iter()
+            .filter(|e| networks.iter().any(|n| n.name == e.network))
+            .count()
+    ));
+    Ok(lines)
+}

@@ -1,0 +1,865 @@
+//! Maintenance: `nsnet check` finds drift, `nsnet firewall reload` repairs the
+//! firewall, `nsnet gc` removes what dead namespaces, pods and killed
+//! processes left, and never anything alive, even while connects run.
+
+mod common;
+use common::Sandbox;
+use serde_json::Value;
+use std::process::Output;
+
+fn inspect(sb: &Sandbox, net: &str) -> Value {
+    serde_json::from_str(&sb.ok(&["network", "inspect", net])).expect("inspect JSON")
+}
+
+/// Leased addresses of a network.
+fn leases(sb: &Sandbox, net: &str) -> Vec<String> {
+    let mut out: Vec<String> = inspect(sb, net)["leases"]
+        .as_array()
+        .expect("leases")
+        .iter()
+        .map(|l| l["address"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `nsnet check`, asserts its exit code (0 clean, 1 drift); returns its lines.
+fn check(sb: &Sandbox, args: &[&str], clean: bool) -> String {
+    let mut all = vec!["check"];
+    all.extend(args);
+    let out = sb.nsnet(&all);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(if clean { 0 } else { 1 }),
+        "nsnet {all:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(clean, text.is_empty(), "{text}");
+    text
+}
+
+fn gc(sb: &Sandbox) -> String {
+    sb.ok(&["gc"])
+}
+
+fn gc_json(sb: &Sandbox) -> Value {
+    serde_json::from_str(&sb.ok(&["gc", "--json"])).expect("gc JSON")
+}
+
+/// Elements of `table inet nsnet` that mention `needle` (an address, a port).
+fn elements_with(sb: &Sandbox, needle: &str) -> Vec<(String, String)> {
+    sb.nft_elements()
+        .into_iter()
+        .filter(|(_, e)| e.contains(needle))
+        .collect()
+}
+
+/// Everything nsnet and the kernel hold, for before/after comparisons.
+fn snapshot(sb: &Sandbox, namespaces: &[&str]) -> String {
+    // Global addresses only: link-local ones finish DAD on their own time.
+    let mut s = sb.sh_ok(
+        "ip -j link show; ip -j addr show scope global; ip -j route; ip -6 -j route; \
+         nft -s list ruleset; ls -R /run/netns /run/nsnet; cat /proc/sys/net/ipv4/ip_forward",
+    );
+    for ns in namespaces {
+        s += &sb.sh_ok(&format!(
+            "ip -n {ns} -j link; ip -n {ns} -j addr show scope global; ip -n {ns} -j route"
+        ));
+    }
+    for args in [
+        &["network", "ls", "--json"][..],
+        &["port", "ls", "--json"],
+        &["pod", "ls", "--json"],
+    ] {
+        s += &sb.ok(args);
+    }
+    s
+}
+
+#[test]
+fn after_a_ruleset_flush_check_names_the_drift_and_reload_brings_ports_back() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "e1", "-p", "8080:80"]);
+    sb.ok(&["network", "connect", "web", "e2"]);
+    let _srv = sb.tcp_server("e1", 80, "e1");
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    check(&sb, &[], true);
+    let table_before = sb.sh_ok("nft -s list table inet nsnet");
+
+    sb.sh_ok("nft flush ruleset");
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080),
+        None,
+        "answers without DNAT"
+    );
+    let drift = check(&sb, &[], false);
+    for line in [
+        "table inet nsnet: is missing",
+        "network web: nftables set bridges lacks nsbr-web",
+        "network web: nftables set masq lacks nsbr-web",
+        "(e1 eth0): nftables map ports4_any lacks tcp . 8080 : 10.10.0.2 . 80",
+        "(e1 eth0): nftables set members4 lacks nsbr-web . 10.10.0.2",
+        "(e2 eth0): nftables set members4 lacks nsbr-web . 10.10.0.3",
+    ] {
+        assert!(drift.contains(line), "{line:?} not in {drift}");
+    }
+    // The kernel objects did not drift: only firewall lines.
+    assert!(
+        drift
+            .lines()
+            .all(|l| l.contains("nftables") || l.starts_with("table inet nsnet")),
+        "{drift}"
+    );
+
+    let out = sb.ok(&["firewall", "reload"]);
+    assert!(
+        out.contains("table inet nsnet: declared (it was missing)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("added tcp . 8080 : 10.10.0.2 . 80 to map ports4_any"),
+        "{out}"
+    );
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    assert_eq!(sb.tcp_ask("host", "127.0.0.1", 8080).as_deref(), Some("e1"));
+    check(&sb, &[], true);
+    assert_eq!(sb.sh_ok("nft -s list table inet nsnet"), table_before);
+
+    // Reloading a table that is whole changes nothing and doubles nothing.
+    let out = sb.ok(&["firewall", "reload"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert_eq!(sb.sh_ok("nft -s list table inet nsnet"), table_before);
+
+    // Rules flushed from one chain and an element deleted by hand: same story.
+    sb.sh_ok("nft flush chain inet nsnet publish");
+    sb.sh_ok("nft delete element inet nsnet members4 '{ nsbr-web . 10.10.0.3 }'");
+    assert_eq!(sb.tcp_ask("outside", "203.0.113.1", 8080), None);
+    let drift = check(&sb, &[], false);
+    assert!(
+        drift.contains("table inet nsnet: chain publish has 0 rule(s), the base ruleset 4"),
+        "{drift}"
+    );
+    assert!(
+        drift.contains("(e2 eth0): nftables set members4 lacks nsbr-web . 10.10.0.3"),
+        "{drift}"
+    );
+    sb.ok(&["firewall", "reload"]);
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    assert_eq!(sb.sh_ok("nft -s list table inet nsnet"), table_before);
+    check(&sb, &[], true);
+
+    // A port led elsewhere by hand, and an element nothing owns.
+    sb.sh_ok(
+        "nft delete element inet nsnet ports4_any '{ tcp . 8080 }' && \
+         nft add element inet nsnet ports4_any '{ tcp . 8080 : 10.10.0.3 . 80 }' && \
+         nft add element inet nsnet members4 '{ nsbr-web . 10.10.0.77 }'",
+    );
+    let drift = check(&sb, &[], false);
+    assert!(
+        drift.contains(
+            "(e1 eth0): nftables map ports4_any holds tcp . 8080 : 10.10.0.3 . 80, \
+             not tcp . 8080 : 10.10.0.2 . 80"
+        ),
+        "{drift}"
+    );
+    assert!(
+        drift.contains("table inet nsnet: set members4 holds nsbr-web . 10.10.0.77, which no endpoint or network owns"),
+        "{drift}"
+    );
+    let out = sb.ok(&["firewall", "reload"]);
+    assert!(out.contains("replaced tcp . 8080 : 10.10.0.3 . 80 with tcp . 8080 : 10.10.0.2 . 80 in map ports4_any"), "{out}");
+    assert!(
+        out.contains("deleted nsbr-web . 10.10.0.77 from set members4"),
+        "{out}"
+    );
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    assert_eq!(sb.sh_ok("nft -s list table inet nsnet"), table_before);
+    check(&sb, &[], true);
+}
+
+#[test]
+fn check_is_clean_after_setup_and_names_an_address_deleted_by_hand() {
+    let sb = Sandbox::new();
+    sb.netns(&["e1", "e2"]);
+    sb.ok(&[
+        "network",
+        "create",
+        "web",
+        "--subnet",
+        "10.10.0.0/24",
+        "--subnet",
+        "fd00:10::/64",
+    ]);
+    sb.ok(&[
+        "network",
+        "create",
+        "db",
+        "--subnet",
+        "10.11.0.0/24",
+        "--internal",
+    ]);
+    sb.ok(&["network", "create", "unused", "--subnet", "10.12.0.0/24"]);
+    sb.ok(&[
+        "network",
+        "connect",
+        "web",
+        "e1",
+        "-p",
+        "8080:80",
+        "-p",
+        "127.0.0.1:5353:53/udp",
+    ]);
+    sb.ok(&["network", "connect", "db", "e1"]);
+    sb.ok(&["network", "connect", "web", "e2"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web", "-p", "9000:80"]);
+    check(&sb, &[], true);
+
+    sb.sh_ok("ip -n e1 addr del 10.10.0.2/24 dev eth0");
+    let drift = check(&sb, &[], false);
+    assert!(
+        drift.contains("(e1 eth0): address 10.10.0.2/24 is missing from eth0 in e1"),
+        "{drift}"
+    );
+    // Only that network drifted.
+    check(&sb, &["db"], true);
+    check(&sb, &["web"], false);
+
+    // Kernel objects of the network itself.
+    sb.sh_ok("ip addr del 10.11.0.1/24 dev nsbr-db; ip link set nsbr-web down");
+    sb.sh_ok("echo 0 > /proc/sys/net/ipv4/conf/nsbr-web/route_localnet");
+    let drift = check(&sb, &[], false);
+    for line in [
+        "network db: gateway 10.11.0.1/24 is missing from bridge nsbr-db",
+        "network web: bridge nsbr-web is down",
+        "network web: net.ipv4.conf.nsbr-web.route_localnet is 0, not 1",
+    ] {
+        assert!(drift.contains(line), "{line:?} not in {drift}");
+    }
+    let json: Value = serde_json::from_str(&stdout(&sb.nsnet(&["check", "--json"]))).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), drift.lines().count());
+    sb.fails(&["check", "nope"], "network nope does not exist");
+}
+
+#[test]
+fn gc_releases_what_an_endpoint_held_after_its_namespace_was_deleted() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&[
+        "network",
+        "connect",
+        "web",
+        "e1",
+        "-p",
+        "8080:80",
+        "-p",
+        "5353:53/udp",
+    ]);
+    sb.ok(&["network", "connect", "web", "e2"]);
+    let veth = inspect(&sb, "web")["endpoints"][0]["host_interface"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.sh_ok("ip netns del e1");
+    sb.wait_for("the veth to vanish with its namespace", || {
+        !sb.links("host").contains(&veth)
+    });
+    assert_eq!(leases(&sb, "web"), ["10.10.0.2", "10.10.0.3"]);
+    let drift = check(&sb, &[], false);
+    assert!(
+        drift.contains(&format!("host veth {veth} is missing")),
+        "{drift}"
+    );
+
+    let out = gc(&sb);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with("removed endpoint web/"), "{out}");
+    assert!(
+        out.contains("(e1 eth0 10.10.0.2/24 *:8080->80/tcp *:5353->53/udp): its host veth"),
+        "{out}"
+    );
+    assert_eq!(leases(&sb, "web"), ["10.10.0.3"]);
+    assert_eq!(sb.ok(&["port", "ls", "--json"]).trim(), "[]");
+    assert!(
+        elements_with(&sb, "10.10.0.2").is_empty(),
+        "{:?}",
+        sb.nft_elements()
+    );
+    assert_eq!(
+        elements_with(&sb, "10.10.0.3").len(),
+        1,
+        "e2's membership stays"
+    );
+    check(&sb, &[], true);
+    // What it held is free again: the address, and both ports.
+    sb.netns(&["e3"]);
+    sb.ok(&[
+        "network",
+        "connect",
+        "web",
+        "e3",
+        "--ip",
+        "10.10.0.2",
+        "-p",
+        "8080:80",
+        "-p",
+        "5353:53/udp",
+    ]);
+    let _srv = sb.tcp_server("e3", 80, "e3");
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e3")
+    );
+    assert_eq!(gc(&sb), "");
+}
+
+#[test]
+fn gc_deletes_a_stray_nsnet_veth_on_an_nsnet_bridge_and_nothing_else() {
+    let sb = Sandbox::new();
+    sb.netns(&["e1"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "e1"]);
+    sb.sh_ok(
+        "ip link add nsv0123456789ab type veth peer name p1 && ip link set nsv0123456789ab master nsbr-web; \
+         ip link add nsv0123456789ac type veth peer name p2; \
+         ip link add vethmine type veth peer name p3 && ip link set vethmine master nsbr-web; \
+         ip link add br-other type bridge && ip link add nsv0123456789ad type veth peer name p4 && \
+         ip link set nsv0123456789ad master br-other",
+    );
+    let drift = check(&sb, &[], false);
+    assert_eq!(
+        drift.trim(),
+        "network web: veth nsv0123456789ab on nsbr-web has no endpoint (nsnet gc removes it)"
+    );
+    let out = gc(&sb);
+    assert_eq!(
+        out.trim(),
+        "removed veth nsv0123456789ab (on nsbr-web): no endpoint owns it"
+    );
+    let links = sb.links("host");
+    assert!(!links.contains(&"nsv0123456789ab".to_owned()), "{links:?}");
+    for kept in ["nsv0123456789ac", "vethmine", "nsv0123456789ad"] {
+        assert!(
+            links.contains(&kept.to_owned()),
+            "{kept} deleted: {links:?}"
+        );
+    }
+    assert!(
+        sb.pings("e1", "10.10.0.1"),
+        "the live endpoint was left alone"
+    );
+    check(&sb, &[], true);
+}
+
+#[test]
+fn gc_removes_a_half_made_bridge_nobody_uses_and_keeps_a_whole_one() {
+    let sb = Sandbox::new();
+    sb.netns(&["e1"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["network", "create", "db", "--subnet", "10.11.0.0/24"]);
+    sb.ok(&["network", "connect", "db", "e1"]);
+    sb.ok(&["network", "disconnect", "db", "e1"]);
+    // What a first connect killed inside its network set-up leaves.
+    sb.sh_ok("ip link add nsbr-web type bridge");
+    let drift = check(&sb, &[], false);
+    assert!(
+        drift.contains("network web: bridge nsbr-web is down"),
+        "{drift}"
+    );
+    let out = gc(&sb);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with(
+            "removed bridge nsbr-web of network web: half made and unused (bridge nsbr-web is down; \
+             gateway 10.10.0.1/24 is missing from bridge nsbr-web;"
+        ),
+        "{out}"
+    );
+    let links = sb.links("host");
+    assert!(!links.contains(&"nsbr-web".to_owned()), "{links:?}");
+    assert!(
+        links.contains(&"nsbr-db".to_owned()),
+        "the whole one went: {links:?}"
+    );
+    check(&sb, &[], true);
+    sb.ok(&["network", "connect", "web", "e1"]);
+    assert!(sb.pings("e1", "10.10.0.1"));
+    check(&sb, &[], true);
+}
+
+#[test]
+fn gc_removes_a_pod_whose_pause_process_was_killed() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web", "-p", "9000:80"]);
+    sb.ok(&["pod", "create", "p2", "--network", "web"]);
+    let pid = serde_json::from_str::<Value>(&sb.ok(&["pod", "inspect", "p1"])).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    sb.sh_ok(&format!("kill -9 {pid}"));
+    sb.wait_for("the pod to be dead", || {
+        sb.ok(&["pod", "ls"]).contains("dead")
+    });
+    let drift = check(&sb, &[], false);
+    assert!(
+        drift.contains(&format!("pod p1: is dead: its pause process {pid} is gone")),
+        "{drift}"
+    );
+
+    let out = gc(&sb);
+    assert_eq!(
+        out.trim(),
+        format!("removed pod p1: its pause process {pid} is gone")
+    );
+    let pods: Value = serde_json::from_str(&sb.ok(&["pod", "ls", "--json"])).unwrap();
+    assert_eq!(pods.as_array().unwrap().len(), 1, "{pods}");
+    assert_eq!(pods[0]["name"], "p2");
+    assert_eq!(leases(&sb, "web"), ["10.10.0.3"]);
+    assert!(elements_with(&sb, "9000").is_empty());
+    assert!(!sb.sh_ok("ls /run/netns").contains("p1"));
+    assert!(!sb.sh_ok("ls /run/nsnet/pods").contains("p1"));
+    check(&sb, &[], true);
+    assert_eq!(gc(&sb), "");
+}
+
+#[test]
+fn gc_keeps_a_dead_pod_whose_members_still_run() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web", "--no-pid-share"]);
+    let member = sb.ok(&["pod", "exec", "p1", "--detach", "--", "sleep", "600"]);
+    let pid = serde_json::from_str::<Value>(&sb.ok(&["pod", "inspect", "p1"])).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    sb.sh_ok(&format!("kill -9 {pid}"));
+    sb.wait_for("the pod to be dead", || {
+        sb.ok(&["pod", "ls"]).contains("dead")
+    });
+    let out = sb.nsnet(&["gc"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "nsnet: gc: kept pod p1: its pause process {pid} is gone but 1 member(s) run"
+        )),
+        "{err}"
+    );
+    assert!(
+        sb.sh(&format!("kill -0 {}", member.trim()))
+            .status
+            .success(),
+        "member killed"
+    );
+    assert!(sb.ok(&["pod", "ls"]).contains("p1"));
+    sb.ok(&["pod", "rm", "--force", "p1"]);
+    check(&sb, &[], true);
+}
+
+#[test]
+fn gc_releases_the_namespace_and_endpoint_of_a_killed_nsnet_run() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let _run = sb.spawn(&format!(
+        "exec {} run --network web -p 8080:80 -- sleep 600",
+        common::NSNET
+    ));
+    sb.wait_for("the run's endpoint", || {
+        inspect(&sb, "web")["endpoints"].as_array().unwrap().len() == 1
+    });
+    let id = sb.sh_ok("ls /run/nsnet/runs").trim().to_owned();
+    let pid = id.strip_prefix("run-").unwrap().to_owned();
+    assert_eq!(gc(&sb), "", "a live run is not garbage");
+    sb.sh_ok(&format!("kill -9 {pid}"));
+    sb.wait_for("the run to die", || {
+        !sb.sh(&format!("kill -0 {pid}")).status.success()
+    });
+    let out = gc(&sb);
+    assert!(
+        out.contains(&format!("removed endpoint web/run:{id} (")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "removed run {id}: its nsnet run process {pid} is gone"
+        )),
+        "{out}"
+    );
+    assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "");
+    assert!(leases(&sb, "web").is_empty());
+    assert!(elements_with(&sb, "8080").is_empty());
+    check(&sb, &[], true);
+}
+
+#[test]
+fn gc_on_a_clean_system_reports_nothing_and_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.netns(&["e1", "e2"]);
+    sb.ok(&[
+        "network",
+        "create",
+        "web",
+        "--subnet",
+        "10.10.0.0/24",
+        "--subnet",
+        "fd00:10::/64",
+    ]);
+    sb.ok(&[
+        "network",
+        "create",
+        "in",
+        "--subnet",
+        "10.11.0.0/24",
+        "--internal",
+    ]);
+    sb.ok(&["network", "create", "idle", "--subnet", "10.12.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "e1", "-p", "8080:80"]);
+    sb.ok(&["network", "connect", "in", "e1"]);
+    sb.ok(&[
+        "network",
+        "connect",
+        "web",
+        "e2",
+        "-p",
+        "127.0.0.1:9000:90/udp",
+    ]);
+    sb.ok(&["pod", "create", "p1", "--network", "web", "-p", "7000:70"]);
+    // Someone else's things in nsnet's way: a veth on no bridge, a rule elsewhere.
+    sb.sh_ok("ip link add nsv0123456789ac type veth peer name x; nft add table ip mine");
+    let before = snapshot(&sb, &["e1", "e2"]);
+    assert_eq!(gc(&sb), "");
+    let json = gc_json(&sb);
+    assert_eq!(json["removed"], serde_json::json!([]), "{json}");
+    assert_eq!(snapshot(&sb, &["e1", "e2"]), before);
+    check(&sb, &[], true);
+}
+
+#[test]
+fn gc_running_beside_connects_and_disconnects_never_collects_a_live_endpoint() {
+    let sb = Sandbox::new();
+    let names: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    sb.netns(&refs);
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    // The network's bridge and the firewall's table first: concurrent first
+    // connects can declare the base ruleset twice (a known race in connect,
+    // not gc's business).
+    sb.netns(&["first"]);
+    sb.ok(&["network", "connect", "web", "first"]);
+    sb.ok(&["network", "disconnect", "web", "first"]);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let collected = std::thread::scope(|s| {
+        let gcs = s.spawn(|| {
+            let mut removed = Vec::new();
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || runs < 3 {
+                removed.extend(
+                    gc_json(&sb)["removed"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                runs += 1;
+            }
+            (removed, runs)
+        });
+        let workers: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let sb = &sb;
+                s.spawn(move || {
+                    let port = format!("{}:80", 8000 + i);
+                    for round in 0..3 {
+                        sb.ok(&["network", "connect", "web", n, "-p", &port]);
+                        if round < 2 {
+                            sb.ok(&["network", "disconnect", "web", n]);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("a connect failed");
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        gcs.join().expect("gc failed")
+    });
+    let (removed, runs) = collected;
+    assert!(
+        removed.is_empty(),
+        "gc collected live endpoints: {removed:?}"
+    );
+    assert!(runs >= 3, "gc ran {runs} times");
+    assert_eq!(
+        inspect(&sb, "web")["endpoints"].as_array().unwrap().len(),
+        8
+    );
+    assert_eq!(leases(&sb, "web").len(), 8);
+    for n in &names {
+        assert!(sb.pings(n, "10.10.0.1"), "{n} lost its network");
+    }
+    assert_eq!(elements_with(&sb, "\"tcp\"").len(), 8);
+    check(&sb, &[], true);
+}
+
+/// Shell lines that start `op` in the background under a wrapper shell `$w`
+/// (which writes its exit status to /run/op.rc) and set `$p` to its PID. The
+/// test stops and continues `$p`, and waits for `$w`: a plain `wait` for a
+/// child that was stopped on the way may return before it ends.
+fn background(op: &str) -> String {
+    format!(
+        "rm -f /run/op.rc /run/op.err
+         sh -c '{op} >/dev/null 2>/run/op.err; echo $? >/run/op.rc' & w=$!
+         until p=$(pgrep -P $w) || [ -e /run/op.rc ]; do :; done
+"
+    )
+}
+
+/// Runs `op` (a shell command line) in the background, kills it with SIGKILL
+/// after `delay` seconds, and waits for it.
+fn kill_after(sb: &Sandbox, op: &str, delay: f64) {
+    sb.sh(&format!(
+        "{op} >/dev/null 2>&1 & p=$!; sleep {delay:.4}; kill -9 $p; wait $p"
+    ));
+}
+
+/// After gc: check is clean, no journal is left, every record has its veth
+/// and its leases; returns the endpoints.
+fn assert_consistent(sb: &Sandbox) -> Vec<Value> {
+    check(sb, &[], true);
+    assert_eq!(
+        sb.sh_ok("ls -A /run/nsnet/inflight 2>/dev/null || true"),
+        "",
+        "a journal is left"
+    );
+    let eps = inspect(sb, "web")["endpoints"].as_array().unwrap().clone();
+    let addresses: usize = eps
+        .iter()
+        .map(|e| e["addresses"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(leases(sb, "web").len(), addresses, "{eps:?}");
+    let links = sb.links("host");
+    for ep in &eps {
+        assert!(links.contains(&ep["host_interface"].as_str().unwrap().to_owned()));
+    }
+    eps
+}
+
+#[test]
+fn gc_rolls_back_or_keeps_whole_a_connect_or_disconnect_killed_at_any_moment() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let n = common::NSNET;
+    let mut kept = 0;
+    // A connect takes 10-20 ms here: spread the kill over all of it, and
+    // over a disconnect of a whole endpoint every third round.
+    for i in 0..36u32 {
+        let ns = format!("k{i}");
+        sb.netns(&[&ns]);
+        let port = format!("{}:80", 10000 + i);
+        if i % 3 == 2 {
+            sb.ok(&["network", "connect", "web", &ns, "-p", &port]);
+            kill_after(
+                &sb,
+                &format!("{n} network disconnect web {ns}"),
+                f64::from(i) * 0.001,
+            );
+        } else {
+            let op = format!("{n} network connect web {ns} -p {port}");
+            kill_after(&sb, &op, f64::from(i) * 0.0006);
+        }
+        gc(&sb);
+        let eps = assert_consistent(&sb);
+        let here = eps.iter().any(|e| e["namespace"] == ns.as_str());
+        kept += usize::from(here);
+        // Whatever survived works; whatever did not left nothing behind.
+        if here {
+            assert!(sb.pings(&ns, "10.10.0.1"), "{ns}");
+        } else {
+            assert_eq!(sb.links(&ns), ["lo"], "{ns}");
+        }
+    }
+    println!("{kept} of 36 endpoints were whole after the kill and gc");
+    assert_eq!(elements_with(&sb, "\"tcp\"").len(), kept);
+}
+
+#[test]
+fn gc_run_while_a_connect_is_stopped_half_way_waits_for_it_and_collects_nothing() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let n = common::NSNET;
+    let mut caught = 0;
+    for i in 0..12u32 {
+        let ns = format!("f{i}");
+        sb.netns(&[&ns]);
+        // Stop the connect (SIGSTOP) at the first moment it is seen inside its
+        // critical part (it holds the operations lock, so an exclusive
+        // `flock -n` fails), start gc, and let the connect go on a moment later.
+        let op = background(&format!("{n} network connect web {ns} -p {}:80", 10000 + i));
+        let out = sb.sh_ok(&format!(
+            "{op}
+             while kill -STOP $p 2>/dev/null; do
+                 flock -n -x /run/nsnet/ops.lock true || break
+                 kill -CONT $p
+             done
+             if kill -0 $p 2>/dev/null; then
+                 {n} gc > /run/gc.out & g=$!; sleep 0.3
+                 kill -0 $g && echo 'gc waited'
+                 kill -CONT $p; wait $g
+             fi
+             wait $w; cat /run/gc.out 2>/dev/null; rm -f /run/gc.out"
+        ));
+        assert_eq!(
+            sb.sh_ok("cat /run/op.rc").trim(),
+            "0",
+            "{}",
+            sb.sh_ok("cat /run/op.err")
+        );
+        if out.starts_with("gc waited") {
+            caught += 1;
+        }
+        assert!(
+            out.is_empty() || out == "gc waited\n",
+            "gc collected a live endpoint: {out}"
+        );
+    }
+    println!("caught {caught} of 12 connects half way");
+    assert!(caught >= 6, "caught only {caught} of 12 connects half way");
+    let eps = assert_consistent(&sb);
+    assert_eq!(eps.len(), 12);
+    for i in 0..12 {
+        assert!(sb.pings(&format!("f{i}"), "10.10.0.1"));
+    }
+}
+
+#[test]
+fn a_connect_retried_after_one_killed_half_way_is_kept_by_gc() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.netns(&["first"]);
+    sb.ok(&["network", "connect", "web", "first"]);
+    let n = common::NSNET;
+    for i in 0..4u32 {
+        let ns = format!("r{i}");
+        sb.netns(&[&ns]);
+        // With the bridge down, connect waits for the network lock inside its
+        // critical part: kill it there (its journal is written), then connect
+        // the same namespace again before any gc runs.
+        sb.sh_ok(&format!(
+            "ip link set nsbr-web down
+             flock -x /run/nsnet/lock sh -c '
+                 {n} network connect web {ns} >/dev/null 2>&1 & p=$!
+                 until ls -A /run/nsnet/inflight | grep -q .; do sleep 0.01; done
+                 kill -9 $p; wait $p; true'"
+        ));
+        assert_ne!(sb.sh_ok("ls -A /run/nsnet/inflight"), "", "no journal left");
+        sb.ok(&["network", "connect", "web", &ns]);
+        // Made whole by the retry: gc must not take it for the killed one.
+        assert_eq!(gc(&sb), "");
+        assert!(sb.pings(&ns, "10.10.0.1"), "{ns} lost its retried endpoint");
+        assert_consistent(&sb);
+    }
+    // Killed later on (after its veth, say), the retry is refused until gc
+    // rolls the half-made endpoint back.
+    let mut refused = 0;
+    for i in 0..6u32 {
+        let ns = format!("s{i}");
+        sb.netns(&[&ns]);
+        let op = background(&format!("{n} network connect web {ns}"));
+        sb.sh_ok(&format!(
+            "{op}
+             while kill -STOP $p 2>/dev/null; do
+                 flock -n -x /run/nsnet/ops.lock true || break
+                 kill -CONT $p
+             done
+             kill -9 $p; wait $w"
+        ));
+        let again = sb.nsnet(&["network", "connect", "web", &ns]);
+        gc(&sb);
+        if !again.status.success() {
+            let err = String::from_utf8_lossy(&again.stderr);
+            assert!(err.contains("already connected"), "{err}");
+            // Unless the first one finished before it was caught, gc rolled
+            // it back: connect again.
+            let eps = inspect(&sb, "web")["endpoints"].clone();
+            if !eps
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["namespace"] == ns.as_str())
+            {
+                refused += 1;
+                sb.ok(&["network", "connect", "web", &ns]);
+            }
+        }
+        assert!(sb.pings(&ns, "10.10.0.1"), "{ns}");
+        assert_consistent(&sb);
+    }
+    println!("{refused} of 6 retries were refused before gc");
+}
+
+#[test]
+fn gc_leaves_a_pod_in_the_making_alone_and_removes_one_whose_creation_was_killed() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let n = common::NSNET;
+    for i in 0..8u32 {
+        let op = format!("{n} pod create s{i} --network web -p {}:80", 11000 + i);
+        let op = background(&op);
+        let out = sb.sh_ok(&format!(
+            "{op}
+             sleep {:.4}; kill -STOP $p
+             {n} -v gc > /run/gc.out 2>/run/gc.err & g=$!; sleep 0.2; kill -CONT $p
+             wait $w; wait $g; echo \"gc: $(cat /run/gc.out)\"
+             echo \"create: $(cat /run/op.rc) $(cat /run/op.err)\"",
+            f64::from(i) * 0.002
+        ));
+        let log = sb.sh_ok(&format!("cat /run/gc.err; {n} pod ls"));
+        assert_eq!(out, "gc: \ncreate: 0 \n", "{log}");
+        let inspect = sb.nsnet(&["pod", "inspect", &format!("s{i}")]);
+        assert!(
+            inspect.status.success(),
+            "s{i} missing: {}\n{log}\n{}",
+            String::from_utf8_lossy(&inspect.stderr),
+            sb.sh_ok("cat /run/gc.out /run/op.rc /run/op.err; ls -la /run/nsnet /run/nsnet/pods /run/netns; ps -ef")
+        );
+        let pod: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(pod["status"], "running", "{pod}");
+    }
+    for i in 0..8u32 {
+        let op = format!("{n} pod create k{i} --network web -p {}:80", 12000 + i);
+        kill_after(&sb, &op, f64::from(i) * 0.003);
+        gc(&sb);
+        assert_consistent(&sb);
+        let pods: Value = serde_json::from_str(&sb.ok(&["pod", "ls", "--json"])).unwrap();
+        for p in pods.as_array().unwrap() {
+            assert_eq!(p["status"], "running", "{p}");
+        }
+        // No pause process without its pod.
+        assert_eq!(
+            sb.live("nsnet-pause").len(),
+            pods.as_array().unwrap().len(),
+            "{pods}"
+        );
+    }
+}
