@@ -15,7 +15,7 @@
 #   --json FILE     also write every figure, per operation, as JSON
 #
 # Installs what it needs from Debian's packages when missing. Builds nsnet with
-# `cargo build --release --locked` (into $CARGO_TARGET_DIR or target/) unless
+# scripts/build.sh (static release binary, as users should deploy it) unless
 # NSNET=/path/to/nsnet is set (NSNET_REV=TEXT then names it in the output). Runs as root, everything inside throwaway
 # sandboxes: the whole harness in new network, mount and PID namespaces with a
 # private /run, and each round in a fresh nested one, with an "outside world"
@@ -56,8 +56,7 @@ fi
 
 rev=${NSNET_REV:-$(git describe --always --dirty 2>/dev/null || echo unknown)}
 if [ -z "${NSNET:-}" ]; then
-  cargo build --release --locked --quiet
-  NSNET="${CARGO_TARGET_DIR:-$PWD/target}/release/nsnet"
+  NSNET=$(scripts/build.sh)
 else
   [ -n "${NSNET_REV:-}" ] || rev="$rev (NSNET=$NSNET)"
 fi

@@ -33,8 +33,7 @@ if [ "${1:-}" != --inside ]; then
     apt-get install -y -qq "${need[@]}" >/dev/null
   fi
   if [ -z "${NSNET:-}" ]; then
-    cargo build --release --locked --quiet
-    NSNET="${CARGO_TARGET_DIR:-$PWD/target}/release/nsnet"
+    NSNET=$(scripts/build.sh)
   fi
   exec unshare --net --mount --propagation private --pid --fork --mount-proc \
     env NSNET="$(realpath "$NSNET")" bash "$(realpath "$0")" --inside

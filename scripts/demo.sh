@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo build --release --locked --quiet
-exec target/release/nsnet demo "$@"
+nsnet=$(scripts/build.sh)
+exec "$nsnet" demo "$@"

@@ -124,12 +124,18 @@ fn init_logging(verbose: bool) {
     } else {
         tracing::Level::WARN
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_target(false);
+    if verbose {
+        // Seconds since start on each line: `-v` doubles as a per-step profile.
+        builder
+            .with_timer(tracing_subscriber::fmt::time::Uptime::default())
+            .init();
+    } else {
+        builder.without_time().init();
+    }
 }
 
 /// One line from an error chain. Our errors print their cause inline, so a cause

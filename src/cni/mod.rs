@@ -203,10 +203,12 @@ fn init_logging(log: Option<&LogConf>) {
     let level = log
         .and_then(|l| l.level.as_deref())
         .unwrap_or(if file.is_some() { "info" } else { "warn" });
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A level name ("debug", "info", ...); anything else logs at info.
+    let filter = level
+        .parse::<tracing::level_filters::LevelFilter>()
+        .unwrap_or(tracing::level_filters::LevelFilter::INFO);
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(filter)
         .with_target(false)
         .with_ansi(false);
     let _ = match file {

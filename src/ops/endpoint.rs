@@ -101,6 +101,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
     require_admin()?;
     let ns = open_target(&req.target)?;
     let inode = ns.inode()?;
+    tracing::debug!("connect: target {} open", req.target);
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
     let id = match &req.id {
@@ -122,6 +123,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
         // veth with it); the inode was reused. Drop the stale record.
         state.release(&old.id)?;
     }
+    tracing::debug!("connect: state open, id {id}");
     let mut target_nl = ns.netlink()?;
     let taken: HashSet<String> = target_nl
         .links()
@@ -146,7 +148,9 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
     // From the bridge to the last kernel step: gc and check wait, and gc finds
     // a journal if this process dies (dropped after `rollback`, so after any undo).
     let _in_flight = super::maint::InFlight::begin(ctx, [id.as_str()])?;
+    tracing::debug!("connect: target interfaces listed, journal written");
     let bridge = network::ensure_up(ctx, &mut host, &spec)?;
+    tracing::debug!("connect: bridge {} up", spec.bridge);
     let host_if = host_ifname(&id);
     let port_request = PortRequest {
         specs: &req.ports,
@@ -177,6 +181,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
             what: format!("network {}", spec.name),
             source: e,
         })?;
+    tracing::debug!("connect: leased and recorded");
     let mut rollback = Rollback::new();
     {
         let (dir, id) = (ctx.state_dir.clone(), id.clone());
@@ -200,6 +205,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
         let name = host_if.clone();
         rollback.push(format!("veth {name}"), move || delete_host_veth(&name));
     }
+    tracing::debug!("connect: veth {host_if} made");
 
     let peer = target_nl
         .link_by_name(&ifname)
@@ -227,6 +233,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
         add_default_routes(&mut target_nl, ns.label(), peer.index, &spec.pools)?;
     }
 
+    tracing::debug!("connect: {ifname} configured in {}", ns.label());
     let host_link = host
         .link_by_name(&host_if)
         .map_err(nl_err("host", format!("looking up {host_if}")))?
@@ -246,8 +253,10 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
     host.set_up(host_link.index, true)
         .map_err(nl_err("host", format!("bringing {host_if} up")))?;
 
+    tracing::debug!("connect: {host_if} up");
     let mut fw = Firewall::open()?;
     fw.update_endpoints(&[], &[rules(&spec.bridge, &endpoint)])?;
+    tracing::debug!("connect: firewall elements added");
     {
         let (bridge, ep) = (spec.bridge.clone(), endpoint.clone());
         rollback.push("firewall elements", move || {
@@ -390,6 +399,7 @@ pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoi
                     if let Err(e) = fw.update_endpoints(&[rules(bridge, ep)], &[]) {
                         errors.push(format!("removing firewall elements: {e}"));
                     }
+                    tracing::debug!("teardown {}: firewall elements removed", ep.id);
                 }
                 Ok(None) => {}
                 Err(e) => errors.push(e.to_string()),
@@ -400,6 +410,7 @@ pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoi
             errors
         });
         let veth = delete_veth(host, &ep.host_ifname);
+        tracing::debug!("teardown {}: veth {} deleted", ep.id, ep.host_ifname);
         let fw_errors = firewall
             .join()
             .unwrap_or_else(|_| vec!["the firewall thread panicked".into()]);
@@ -409,6 +420,7 @@ pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoi
     if let Err(e) = state.release(&ep.id) {
         errors.push(e.to_string());
     }
+    tracing::debug!("teardown {}: released", ep.id);
     errors
 }
 
@@ -486,6 +498,7 @@ pub fn disconnect(
             "{target} is not connected to network {network}"
         )));
     }
+    tracing::debug!("disconnect: {} endpoint(s) found", found.len());
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
     let _in_flight = super::maint::InFlight::begin(ctx, found.iter().map(|e| e.id.as_str()))?;
     let errors: Vec<String> = found
