@@ -150,7 +150,9 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
                 .map_err(|e| e.to_string())
         });
     }
+    tracing::debug!("pod create: record inserted");
     let pid = crate::pause::spawn(&hostname).map_err(|e| Error::Invalid(e.to_string()))?;
+    tracing::debug!("pod create: pause process {pid} runs in its namespaces");
     rollback.push("pause process", move || {
         stop_pid(pid, Duration::from_secs(1));
         Ok(())
@@ -179,6 +181,7 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
     }
     let net = Netns::by_path(&dir.join("net"))?;
     netns::pin(&net, &req.name)?;
+    tracing::debug!("pod create: namespaces pinned");
     {
         let name = req.name.clone();
         rollback.push("ip netns name", move || {
@@ -212,6 +215,7 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
     record.pid = pid;
     record.net_inode = net.inode()?;
     state.update_pod(&record)?;
+    tracing::debug!("pod create: record completed");
     rollback.commit();
     Ok(record)
 }
