@@ -223,7 +223,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
         // No DAD on the endpoint's interface: nsnet hands out unique addresses,
         // and with hairpin mode on its port DAD would see its own probes and fail.
         let key = format!("net/ipv6/conf/{ifname}/accept_dad");
-        ns.run(|| super::sysctl(&key, "0"))??;
+        ns.within(|| super::sysctl(&key, "0"))??;
     }
     target_nl
         .set_up(peer.index, true)
