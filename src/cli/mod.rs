@@ -2,6 +2,7 @@
 //! for [`nsnet::ops`], and the answers printed. No logic of its own.
 
 mod demo;
+mod doctor;
 mod graph;
 mod link;
 mod maint;
@@ -65,6 +66,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Show the live topology (text, Graphviz dot, SVG or JSON).
     Graph(graph::GraphArgs),
+    /// Walk the path from FROM to TO and name what blocks it, with the fix.
+    Doctor(doctor::DoctorArgs),
     /// Maintenance: gc, check, firewall reload.
     #[command(flatten)]
     Maint(maint::MaintArgs),
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
+        Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Maint(args) => maint::run(&ctx, args),
     };
     match result {
