@@ -2,6 +2,7 @@
 //! for [`nsnet::ops`], and the answers printed. No logic of its own.
 
 mod demo;
+mod docs;
 mod doctor;
 mod graph;
 mod link;
@@ -68,6 +69,10 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Walk the path from FROM to TO and name what blocks it, with the fix.
     Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write one per subcommand with --output DIR.
+    Man(docs::ManArgs),
     /// Maintenance: gc, check, firewall reload.
     #[command(flatten)]
     Maint(maint::MaintArgs),
@@ -93,6 +98,8 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
         Command::Maint(args) => maint::run(&ctx, args),
     };
     match result {
