@@ -31,4 +31,5 @@ pub mod ops;
 pub mod pause;
 pub mod ports;
 pub mod privilege;
+pub mod progress;
 pub mod store;
