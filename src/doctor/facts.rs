@@ -18,7 +18,18 @@ pub fn collect(ctx: &Context) -> Result<Facts> {
     let (topology, handles) = crate::graph::collect_open(ctx)?;
     let mut namespaces = Vec::new();
     for (ns, handle) in topology.namespaces.iter().zip(&handles) {
-        namespaces.push(read_namespace(&ns.name, handle)?);
+        match read_namespace(&ns.name, handle) {
+            Ok(facts) => namespaces.push(facts),
+            Err(e) if ns.name == "host" => return Err(e),
+            // A namespace may vanish while we look: it then has no routes.
+            Err(e) => {
+                tracing::debug!("doctor: reading namespace {}: {e}", ns.name);
+                namespaces.push(NsFacts {
+                    name: ns.name.clone(),
+                    ..NsFacts::default()
+                });
+            }
+        }
     }
     let published = published(ctx)?;
     Ok(Facts {

@@ -214,16 +214,19 @@ impl Report {
 
     /// The report for a terminal: a line per hop, the fix under a failure.
     pub fn render(&self) -> String {
-        let mut out = format!(
-            "{} -> {} ({}{})\n",
-            self.from,
-            self.to,
-            self.destination,
-            self.port
-                .as_deref()
-                .map(|p| format!(" port {p}"))
-                .unwrap_or_default()
-        );
+        let port = self
+            .port
+            .as_deref()
+            .map(|p| format!(" port {p}"))
+            .unwrap_or_default();
+        let mut out = if self.to == self.destination.to_string() {
+            format!("{} -> {}{port}\n", self.from, self.to)
+        } else {
+            format!(
+                "{} -> {} ({}{port})\n",
+                self.from, self.to, self.destination
+            )
+        };
         for h in &self.hops {
             let mark = match h.status {
                 Status::Ok => "✓",

@@ -134,10 +134,7 @@ fn resolve_to(f: &Facts, s: usize, to: &Place) -> Result<(IpAddr, Option<usize>)
         .or(candidates.first());
     match gw.or(shared.or(first).map(|c| c.addr())) {
         Some(a) => Ok((a, Some(t))),
-        None if s == t => Ok((
-            "127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
-            Some(t),
-        )),
+        None if s == t => Ok((IpAddr::from([127, 0, 0, 1]), Some(t))),
         None => Err(Error::BadInput(format!(
             "{to} has no address to reach it at"
         ))),
