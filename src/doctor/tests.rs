@@ -201,3 +201,56 @@ fn proc_net_sockets_are_parsed() {
     assert_eq!(facts::parse_sockets(text, 6, Some("0A")), vec![(6, 8080)]);
     assert_eq!(facts::parse_sockets(text, 17, None).len(), 2);
 }
+
+#[test]
+fn isolated_ports_of_an_isolating_network_are_blocked_by_design() {
+    let mut f = facts();
+    f.topology.networks[0].isolate = true;
+    for iface in &mut f.topology.namespaces[0].interfaces {
+        if iface.master.is_some() {
+            iface.isolated = true;
+        }
+    }
+    let r = walk::walk(&f, &place("ns0"), &dest("web")).unwrap();
+    let h = failure(&r);
+    assert!(
+        h.message.contains("isolates its endpoints (--isolate)"),
+        "{}",
+        r.render()
+    );
+    // The gateway and beyond stay reachable.
+    assert!(
+        walk::walk(&f, &place("ns0"), &dest("outside"))
+            .unwrap()
+            .clear
+    );
+}
+
+#[test]
+fn strict_rp_filter_drops_what_would_return_elsewhere() {
+    let mut f = facts();
+    f.topology.networks[0].masquerade = false;
+    ns(&mut f, "outside")
+        .routes
+        .push(route("198.51.100.0/24", Some("203.0.113.1"), 2));
+    assert!(
+        walk::walk(&f, &place("outside"), &dest("ns0"))
+            .unwrap()
+            .clear
+    );
+    let host = ns(&mut f, "host");
+    host.sysctls
+        .insert("net.ipv4.conf.all.rp_filter".into(), "1".into());
+    host.routes.push(route("203.0.113.2/32", None, 3));
+    let r = walk::walk(&f, &place("outside"), &dest("ns0")).unwrap();
+    let h = failure(&r);
+    assert!(
+        h.message.starts_with("rp_filter=1 on veth-outside"),
+        "{}",
+        r.render()
+    );
+    assert_eq!(
+        h.fix.as_deref(),
+        Some("sysctl -w net.ipv4.conf.veth-outside.rp_filter=2")
+    );
+}
