@@ -504,7 +504,7 @@ impl<'a> Walker<'a> {
         }
         let mut masq_note = String::new();
         if forwarding {
-            if !self.rp_filter(at, out) {
+            if !self.rp_filter(at) {
                 return Next::Done;
             }
             let in_net = self.network_of_bridge(at.ns, at.in_if);

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 impl<'a> Walker<'a> {
     /// Strict rp_filter drops a packet whose source is routed back through
     /// another interface than the one it came in on.
-    pub(super) fn rp_filter(&mut self, at: At, _out: usize) -> bool {
+    pub(super) fn rp_filter(&mut self, at: At) -> bool {
         if self.v6() {
             return true;
         }
@@ -99,24 +99,41 @@ impl<'a> Walker<'a> {
                     .endpoints
                     .iter()
                     .find(|e| e.addresses.iter().any(|a| a.addr() == self.d));
-                let fix = match (target, self.port) {
-                    (Some(e), Some((p, proto))) => format!(
-                        "nsnet network disconnect {0} {1} && nsnet network connect {0} {1} -p {p}:{p}/{proto}, then use a host address",
-                        o.name, e.namespace
+                let published = self.port.and_then(|(p, proto)| {
+                    self.f.published.iter().find(|(_, x)| {
+                        x.proto == proto
+                            && x.container_port == p
+                            && (x.container_v4.map(IpAddr::from) == Some(self.d)
+                                || x.container_v6.map(IpAddr::from) == Some(self.d))
+                    })
+                });
+                let (advice, fix) = match (published, target, self.port) {
+                    (Some((_, x)), _, _) => (
+                        format!("it is published as {x}: connect to that host port"),
+                        None,
                     ),
-                    _ => "publish the port (nsnet network connect ... -p HOST_PORT:PORT) and use a host address, or create the network with --no-masquerade".into(),
+                    (None, Some(e), Some((p, proto))) => (
+                        "publish the port, then connect to a host address".to_owned(),
+                        Some(format!(
+                            "nsnet network disconnect {0} {1} && nsnet network connect {0} {1} -p {p}:{p}/{proto}",
+                            o.name, e.namespace
+                        )),
+                    ),
+                    _ => (
+                        "publish a port (nsnet network connect ... -p HOST_PORT:PORT) and connect to a host address, or use a network created with --no-masquerade".to_owned(),
+                        None,
+                    ),
                 };
                 self.fail(
                     ns,
                     format!(
-                        "network {} masquerades: from outside, its endpoints are reached only through published ports, by design",
+                        "network {} masquerades: from outside, its endpoints are reached only through published ports, by design; {advice}",
                         o.name
                     ),
-                    Some(fix),
+                    fix,
                 );
                 false
             }
-            (Some(i), _) if i.internal => true,
             _ => true,
         }
     }
