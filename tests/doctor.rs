@@ -300,3 +300,27 @@ fn bad_input_is_refused_with_exit_2() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn policy_routing_rules_are_a_warning_not_a_verdict() {
+    let sb = web();
+    // A rule to an empty table: lookups fall through to main, traffic flows.
+    sb.sh_ok("ip -n a rule add from 10.88.0.2 table 100");
+    assert!(sb.pings("a", "10.88.0.3"));
+    let (code, r) = doctor(&sb, "a", "b");
+    assert_eq!(code, 0, "{r:#}");
+    let warn: Vec<&Value> = r["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "warn")
+        .collect();
+    assert_eq!(warn.len(), 1, "{r:#}");
+    assert_eq!(warn[0]["namespace"], "a");
+    assert!(warn[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("1 policy routing rule(s)"));
+    let text = sb.ok(&["doctor", "a", "b"]);
+    assert!(text.contains("  ! a: 1 policy routing rule(s)"), "{text}");
+}

@@ -52,6 +52,8 @@ fn read_namespace(name: &str, ns: &Netns) -> Result<NsFacts> {
         ns: name.to_owned(),
         source,
     })?;
+    // Best effort: a kernel without policy routing answers with an error.
+    let policy_rules = nl.policy_rules().unwrap_or(0);
     let (sysctls, listening, ruleset) = ns.run(|| {
         let sysctls = read_sysctls();
         let listening = read_listening();
@@ -61,6 +63,7 @@ fn read_namespace(name: &str, ns: &Netns) -> Result<NsFacts> {
     Ok(NsFacts {
         name: name.to_owned(),
         routes,
+        policy_rules,
         sysctls,
         listening,
         ruleset,

@@ -151,6 +151,8 @@ fn port_spec(s: &str) -> std::result::Result<(u16, Proto), String> {
 pub struct NsFacts {
     pub name: String,
     pub routes: Vec<Route>,
+    /// Policy routing rules that send lookups beyond the main table.
+    pub policy_rules: usize,
     /// By dotted name: `net.ipv4.ip_forward`, `net.ipv4.conf.eth0.rp_filter`, ...
     pub sysctls: BTreeMap<String, String>,
     /// (IP protocol, port) of listening TCP and bound UDP sockets.

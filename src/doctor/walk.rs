@@ -440,6 +440,15 @@ impl<'a> Walker<'a> {
                 }
             }
         }
+        if nf.policy_rules > 0 {
+            self.warn(
+                at.ns,
+                format!(
+                    "{} policy routing rule(s) (ip rule) here: doctor follows the main table, the kernel may choose another",
+                    nf.policy_rules
+                ),
+            );
+        }
         let Some(route) = lpm(&nf.routes, self.d) else {
             let fix = self.no_route_fix(at.ns);
             let down = ns
