@@ -324,3 +324,38 @@ fn policy_routing_rules_are_a_warning_not_a_verdict() {
     let text = sb.ok(&["doctor", "a", "b"]);
     assert!(text.contains("  ! a: 1 policy routing rule(s)"), "{text}");
 }
+
+#[test]
+fn a_missing_nsnet_table_is_found_and_reloaded() {
+    let sb = web();
+    assert!(sb.pings("a", "203.0.113.2"));
+    sb.sh_ok("nft delete table inet nsnet");
+    // No masquerade: outside cannot answer 10.88.0.2.
+    assert!(sb.ping_fails("a", "203.0.113.2"));
+    let fix = blocked(&sb, "a", "outside", "host", "table inet nsnet is missing");
+    assert_eq!(fix, "nsnet firewall reload");
+    apply(&sb, &fix);
+    assert!(sb.pings("a", "203.0.113.2"));
+    clear(&sb, "a", "outside");
+}
+
+#[test]
+fn an_internal_network_reaches_nothing_beyond_by_design() {
+    let sb = web();
+    sb.netns(&["i"]);
+    sb.ok(&[
+        "network",
+        "create",
+        "int",
+        "--internal",
+        "--subnet",
+        "10.87.0.0/24",
+    ]);
+    sb.ok(&["network", "connect", "int", "i"]);
+    assert!(sb.ping_fails("i", "203.0.113.2"));
+    let fix = blocked(&sb, "i", "outside", "i", "only on internal network int");
+    assert_eq!(fix, "nsnet network connect web i");
+    apply(&sb, &fix);
+    assert!(sb.pings("i", "203.0.113.2"));
+    clear(&sb, "i", "outside");
+}

@@ -398,6 +398,10 @@ impl<'a> Walker<'a> {
     fn endpoint_gateway(&self, ns: usize) -> Option<(String, IpAddr)> {
         let name = self.name(ns);
         self.f.topology.networks.iter().find_map(|n| {
+            // An internal network's gateway leads nowhere: never the fix.
+            if n.internal {
+                return None;
+            }
             n.endpoints.iter().find(|e| e.namespace == name)?;
             let gw = n.gateways.iter().find(|g| g.is_ipv6() == self.v6())?;
             Some((n.name.clone(), *gw))
@@ -455,12 +459,33 @@ impl<'a> Walker<'a> {
                 .interfaces
                 .iter()
                 .find(|i| i.kind != "loopback" && !i.up && i.addresses.iter().any(global));
-            let msg = match down {
-                Some(i) => format!(
-                    "no route to {} in {name}: interface {} is down (its routes went with it)",
-                    self.d, i.name
+            let internal: Vec<&str> = f
+                .topology
+                .networks
+                .iter()
+                .filter(|n| n.internal && n.endpoints.iter().any(|e| e.namespace == name))
+                .map(|n| n.name.as_str())
+                .collect();
+            let (msg, fix) = match down {
+                Some(i) => (
+                    format!(
+                        "no route to {} in {name}: interface {} is down (its routes went with it)",
+                        self.d, i.name
+                    ),
+                    fix,
                 ),
-                None => format!("no route to {} in {name}", self.d),
+                None if !internal.is_empty() && self.endpoint_gateway(at.ns).is_none() => {
+                    let other = f.topology.networks.iter().find(|n| !n.internal);
+                    (
+                        format!(
+                            "no route to {} in {name}: it is only on internal network {}, which reaches nothing beyond its bridge, by design",
+                            self.d,
+                            internal.join(", ")
+                        ),
+                        other.map(|n| format!("nsnet network connect {} {name}", n.name)),
+                    )
+                }
+                None => (format!("no route to {} in {name}", self.d), fix),
             };
             self.fail(at.ns, msg, fix);
             return Next::Done;
