@@ -28,7 +28,7 @@ const HOST: usize = 0;
 
 pub fn walk(f: &Facts, from: &Place, to: &Destination) -> Result<Report> {
     let s = resolve_from(f, from)?;
-    let (d, _) = resolve_to(f, s, &to.place)?;
+    let d = resolve_to(f, s, &to.place)?;
     let mut w = Walker {
         f,
         hops: Vec::new(),
@@ -94,10 +94,11 @@ fn global(a: &IpNet) -> bool {
     }
 }
 
-/// The destination address and the namespace holding it (None: beyond).
-fn resolve_to(f: &Facts, s: usize, to: &Place) -> Result<(IpAddr, Option<usize>)> {
+/// The address to walk to: TO itself, or the address of the namespace TO names
+/// that FROM most likely means (its gateway, one on a shared subnet, the first).
+fn resolve_to(f: &Facts, s: usize, to: &Place) -> Result<IpAddr> {
     let t = match to {
-        Place::Address(a) => return Ok((*a, holder(f, *a).map(|(n, _)| n))),
+        Place::Address(a) => return Ok(*a),
         Place::Host => HOST,
         Place::Namespace(n) => ns_index(f, n)
             .ok_or_else(|| Error::BadInput(format!("no namespace or pod named {n}")))?,
@@ -133,8 +134,8 @@ fn resolve_to(f: &Facts, s: usize, to: &Place) -> Result<(IpAddr, Option<usize>)
         .find(|c| c.addr().is_ipv4())
         .or(candidates.first());
     match gw.or(shared.or(first).map(|c| c.addr())) {
-        Some(a) => Ok((a, Some(t))),
-        None if s == t => Ok((IpAddr::from([127, 0, 0, 1]), Some(t))),
+        Some(a) => Ok(a),
+        None if s == t => Ok(IpAddr::from([127, 0, 0, 1])),
         None => Err(Error::BadInput(format!(
             "{to} has no address to reach it at"
         ))),
