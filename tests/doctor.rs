@@ -359,3 +359,28 @@ fn an_internal_network_reaches_nothing_beyond_by_design() {
     assert!(sb.pings("i", "203.0.113.2"));
     clear(&sb, "i", "outside");
 }
+
+#[test]
+fn a_foreign_drop_of_the_replies_is_found_and_fixed() {
+    let sb = web();
+    // The way out is accepted, the way back is not.
+    sb.sh_ok(
+        "iptables-nft -P FORWARD DROP && \
+         iptables-nft -A FORWARD -i nsbr-web -o veth-outside -j ACCEPT",
+    );
+    assert!(sb.ping_fails("a", "203.0.113.2"));
+    let fix = blocked(
+        &sb,
+        "a",
+        "outside",
+        "host",
+        "chain FORWARD (hook forward) drops the replies",
+    );
+    assert_eq!(
+        fix,
+        "iptables-nft -I FORWARD -i veth-outside -o nsbr-web -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+    );
+    apply(&sb, &fix);
+    assert!(sb.pings("a", "203.0.113.2"));
+    clear(&sb, "a", "outside");
+}

@@ -144,6 +144,9 @@ pub struct Packet {
     pub dport: Option<u16>,
     /// The connection was DNATed (a published port).
     pub dnat: bool,
+    /// A reply of the connection (conntrack state established), not its first
+    /// packet (state new).
+    pub reply: bool,
 }
 
 /// How one base chain votes on a packet.
@@ -366,6 +369,11 @@ fn eval_match(m: &Value, pkt: &Packet) -> Option<bool> {
                 if own.is_some_and(|p| p != pkt.proto) {
                     return Some(false); // the protocol match implied by the field
                 }
+                if pkt.reply {
+                    // A reply goes to the client's ephemeral port: a rule for
+                    // a service port is not about it.
+                    return Some(op == "!=");
+                }
                 let port = pkt.dport?;
                 value_match(right, &|v| port_match(port, v))?
             }
@@ -374,7 +382,10 @@ fn eval_match(m: &Value, pkt: &Packet) -> Option<bool> {
     } else if let Some(ct) = left.get("ct") {
         // doctor judges the first packet of a connection: state new.
         match ct["key"].as_str()? {
-            "state" => value_match(right, &|v| Some(v.as_str()? == "new"))?,
+            "state" => {
+                let state = if pkt.reply { "established" } else { "new" };
+                value_match(right, &|v| Some(v.as_str()? == state))?
+            }
             "status" => value_match(right, &|v| Some(v.as_str()? == "dnat" && pkt.dnat))?,
             _ => return None,
         }

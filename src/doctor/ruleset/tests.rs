@@ -32,6 +32,7 @@ fn pkt(iif: &str, oif: &str) -> Packet {
         proto: 1,
         dport: None,
         dnat: false,
+        reply: false,
     }
 }
 
@@ -126,4 +127,12 @@ fn map_elements_are_read_as_fields() {
             vec![json!("10.0.0.2"), json!(80)]
         )]
     );
+}
+
+#[test]
+fn replies_are_judged_as_established() {
+    let rs = iptables_forward_drop();
+    let mut reply = pkt("eth0", "br1");
+    reply.reply = true;
+    assert!(blockers(&rs, "forward", &reply, false).is_empty());
 }

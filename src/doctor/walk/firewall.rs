@@ -31,6 +31,7 @@ impl Walker<'_> {
             proto: self.proto(),
             dport: self.port.map(|(p, _)| p),
             dnat: self.dnat,
+            reply: false,
         };
         for hook in hooks {
             let pkt = Packet {
@@ -52,6 +53,25 @@ impl Walker<'_> {
                 }
             }
         }
+        // The replies cross the forward hook too, the other way round.
+        if let (true, Some(i), Some(o), Some(src)) =
+            (hooks.contains(&"forward"), iif, oif, self.src)
+        {
+            let reply = Packet {
+                iif: Some(o),
+                oif: Some(i),
+                saddr: Some(self.d),
+                daddr: src,
+                dport: None,
+                reply: true,
+                ..pkt
+            };
+            for b in ruleset::blockers(rs, "forward", &reply, false) {
+                if !self.blocker(ns, &b, &reply) {
+                    return false;
+                }
+            }
+        }
         true
     }
 
@@ -68,6 +88,7 @@ impl Walker<'_> {
             proto: self.proto(),
             dport: self.port.map(|(p, _)| p),
             dnat: self.dnat,
+            reply: false,
         };
         for b in ruleset::blockers(rs, "forward", &pkt, true) {
             if !self.blocker(ns, &b, &pkt) {
@@ -94,9 +115,10 @@ impl Walker<'_> {
                 } else {
                     ""
                 };
+                let it = if pkt.reply { "the replies" } else { "it" };
                 self.fail(
                     ns,
-                    format!("{chain} drops it: {why}{note}"),
+                    format!("{chain} drops {it}: {why}{note}"),
                     Some(accept_fix(&self.f.namespaces[ns].name, b, pkt)),
                 );
                 false
@@ -140,6 +162,12 @@ fn accept_fix(ns: &str, b: &Blocker, pkt: &Packet) -> String {
         } else {
             format!(" -t {}", b.table)
         };
+        if pkt.reply {
+            return format!(
+                "{prefix}{tool}{table} -I {}{m} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                b.chain
+            );
+        }
         let mut fix = format!("{prefix}{tool}{table} -I {}{m} -j ACCEPT", b.chain);
         if let (Some(i), Some(o)) = (iif, oif) {
             if i != o {
@@ -164,6 +192,9 @@ fn accept_fix(ns: &str, b: &Blocker, pkt: &Packet) -> String {
             b.family, b.table, b.chain
         )
     };
+    if pkt.reply {
+        return rule(&format!("{m} ct state established,related"));
+    }
     let mut fix = rule(&m);
     if let (Some(i), Some(o)) = (iif, oif) {
         if i != o {
