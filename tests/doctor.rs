@@ -384,3 +384,31 @@ fn a_foreign_drop_of_the_replies_is_found_and_fixed() {
     assert!(sb.pings("a", "203.0.113.2"));
     clear(&sb, "a", "outside");
 }
+
+#[test]
+fn a_missing_route_back_is_found_and_fixed() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["r"]);
+    sb.ok(&[
+        "network",
+        "create",
+        "routed",
+        "--no-masquerade",
+        "--subnet",
+        "10.86.0.0/24",
+    ]);
+    sb.ok(&["network", "connect", "routed", "r"]);
+    // Without NAT, outside sees 10.86.0.2 and has no route to it.
+    assert!(sb.ping_fails("r", "203.0.113.2"));
+    let fix = blocked(
+        &sb,
+        "r",
+        "outside",
+        "outside",
+        "outside has no route back to 10.86.0.2",
+    );
+    assert_eq!(fix, "ip -n outside route add 10.86.0.2 via 203.0.113.1");
+    apply(&sb, &fix);
+    assert!(sb.pings("r", "203.0.113.2"));
+    clear(&sb, "r", "outside");
+}
