@@ -412,3 +412,44 @@ fn a_missing_route_back_is_found_and_fixed() {
     assert!(sb.pings("r", "203.0.113.2"));
     clear(&sb, "r", "outside");
 }
+
+#[test]
+fn a_process_namespace_is_named_by_its_pid() {
+    let sb = Sandbox::new();
+    // A "container" of another runtime: a process in a namespace of its own,
+    // wired to the host by hand.
+    let _holder = sb.spawn("exec unshare --net sleep 600");
+    let mut pid = 0;
+    sb.wait_for("the unshared process", || {
+        pid = sb
+            .sh_ok("pgrep -x sleep | tail -1")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        pid != 0
+            && sb
+                .sh(&format!(
+                    "test $(stat -L -c %i /proc/{pid}/ns/net) != $(stat -L -c %i /proc/self/ns/net)"
+                ))
+                .status
+                .success()
+    });
+    sb.sh_ok(&format!(
+        "ip link add ctr-host type veth peer name ctr0 netns /proc/{pid}/ns/net && \
+         ip addr add 192.0.2.1/24 dev ctr-host && ip link set ctr-host up && \
+         nsenter -t {pid} -n ip addr add 192.0.2.9/24 dev ctr0 && \
+         nsenter -t {pid} -n ip link set ctr0 up"
+    ));
+    assert!(sb.pings("host", "192.0.2.9"));
+    let target = format!("pid:{pid}");
+    clear(&sb, "host", &target);
+    clear(&sb, &target, "host");
+    // Its link down: the fix runs inside it with nsenter.
+    sb.sh_ok(&format!("nsenter -t {pid} -n ip link set ctr0 down"));
+    assert!(sb.ping_fails("host", "192.0.2.9"));
+    let fix = blocked(&sb, "host", &target, "host", "no carrier");
+    assert_eq!(fix, format!("nsenter -t {pid} -n ip link set ctr0 up"));
+    apply(&sb, &fix);
+    assert!(sb.pings("host", "192.0.2.9"));
+    clear(&sb, "host", &target);
+}

@@ -52,7 +52,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
     Host,
-    /// A named namespace or a pod (or any name `nsnet graph` shows).
+    /// A named namespace, a pod, or any name `nsnet graph` shows (`pid:N`, `run:ID`).
     Namespace(String),
     Address(IpAddr),
 }
@@ -77,7 +77,16 @@ fn place(s: &str) -> std::result::Result<Place, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(Place::Address(ip));
     }
-    if s.chars().any(|c| c.is_whitespace() || c == '/' || c == ':') {
+    // Namespaces held only by a process, or by `nsnet run`, as `nsnet graph` names them.
+    let bare = s
+        .strip_prefix("pid:")
+        .or_else(|| s.strip_prefix("run:"))
+        .unwrap_or(s);
+    if bare.is_empty()
+        || bare
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == ':')
+    {
         return Err(format!("{s:?} is neither a namespace name nor an address"));
     }
     Ok(Place::Namespace(s.to_owned()))
@@ -115,6 +124,14 @@ impl FromStr for Destination {
                 .strip_prefix(':')
                 .ok_or_else(|| format!("{s:?}: expected :PORT after ]"))?;
             (addr, Some(port))
+        } else if let Some((kind, rest)) = s
+            .split_once(':')
+            .filter(|(k, _)| *k == "pid" || *k == "run")
+        {
+            match rest.split_once(':') {
+                Some((id, p)) => (&s[..kind.len() + 1 + id.len()], Some(p)),
+                None => (s, None),
+            }
         } else {
             match s.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),

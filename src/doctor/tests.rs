@@ -95,6 +95,11 @@ fn destinations_parse_with_and_without_ports() {
         Place::Address("2001:db8::2".parse().unwrap())
     );
     assert_eq!(dest("2001:db8::2").port, None);
+    assert_eq!(dest("pid:42").place, Place::Namespace("pid:42".into()));
+    assert_eq!(dest("pid:42").port, None);
+    assert_eq!(dest("pid:42:80/udp").port, Some((80, Proto::Udp)));
+    assert_eq!(place("run:ab12"), Place::Namespace("run:ab12".into()));
+    assert!("pid:".parse::<Place>().is_err());
     for bad in ["b:0", "b:x", "b:80/icmp", "[::1", "[::1]80", "", "a/b"] {
         assert!(bad.parse::<Destination>().is_err(), "{bad}");
     }
