@@ -163,6 +163,9 @@ fn in_ns(ns: &str) -> String {
         String::new()
     } else if let Some(pid) = ns.strip_prefix("pid:") {
         format!("nsenter -t {pid} -n ")
+    } else if let Some(id) = ns.strip_prefix("run:") {
+        // Pinned in the state dir (here the default one), not under /run/netns.
+        format!("nsenter --net=/run/nsnet/runs/{id}/net ")
     } else {
         format!("ip netns exec {ns} ")
     }
@@ -171,7 +174,7 @@ fn in_ns(ns: &str) -> String {
 fn ip_cmd(ns: &str, args: &str) -> String {
     if ns == "host" {
         format!("ip {args}")
-    } else if ns.starts_with("pid:") {
+    } else if ns.starts_with("pid:") || ns.starts_with("run:") {
         format!("{}ip {args}", in_ns(ns))
     } else {
         format!("ip -n {ns} {args}")
