@@ -16,9 +16,11 @@
 //! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes).
 //! - [`netns`]: named namespaces under `/run/netns`, opened by name, path or PID, and
 //!   entered on throwaway threads.
+//! - [`doctor`]: why a packet does not get from one place to another.
 //! - [`ops`]: the operations the CLI (and later the CNI plugin) perform.
 
 pub mod cni;
+pub mod doctor;
 pub mod firewall;
 pub mod graph;
 pub mod ipam;
@@ -29,4 +31,5 @@ pub mod ops;
 pub mod pause;
 pub mod ports;
 pub mod privilege;
+pub mod progress;
 pub mod store;

@@ -2,6 +2,8 @@
 //! for [`nsnet::ops`], and the answers printed. No logic of its own.
 
 mod demo;
+mod docs;
+mod doctor;
 mod graph;
 mod link;
 mod maint;
@@ -65,6 +67,12 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Show the live topology (text, Graphviz dot, SVG or JSON).
     Graph(graph::GraphArgs),
+    /// Walk the path from FROM to TO and name what blocks it, with the fix.
+    Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write one per subcommand with --output DIR.
+    Man(docs::ManArgs),
     /// Maintenance: gc, check, firewall reload.
     #[command(flatten)]
     Maint(maint::MaintArgs),
@@ -89,6 +97,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
+        Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
         Command::Maint(args) => maint::run(&ctx, args),
     };
     match result {

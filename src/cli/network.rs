@@ -46,7 +46,12 @@ pub enum NetworkCommand {
         json: bool,
     },
     /// Show a network and its endpoints as JSON.
-    Inspect { name: NetworkName },
+    Inspect {
+        name: NetworkName,
+        /// Accepted like on every listing; inspect always prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a network (refused while endpoints are attached, unless --force).
     Rm {
         name: NetworkName,
@@ -122,7 +127,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 }
             }
         }
-        NetworkCommand::Inspect { name } => {
+        NetworkCommand::Inspect { name, .. } => {
             let (spec, endpoints) =
                 network::inspect(ctx, name).with_context(|| format!("network inspect {name}"))?;
             let mut out = describe(&spec, &endpoints);

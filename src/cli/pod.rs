@@ -49,7 +49,12 @@ pub enum PodCommand {
         json: bool,
     },
     /// Show a pod as JSON.
-    Inspect { name: NetnsName },
+    Inspect {
+        name: NetnsName,
+        /// Accepted like on every listing; inspect always prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a pod (refused while members run, unless --force).
     Rm {
         name: NetnsName,
@@ -146,7 +151,7 @@ pub fn run(ctx: &Context, cmd: &PodCommand) -> Result<ExitCode> {
                 }
             }
         }
-        PodCommand::Inspect { name } => {
+        PodCommand::Inspect { name, .. } => {
             let pod =
                 pod::get(ctx, name.as_str()).with_context(|| format!("pod inspect {name}"))?;
             println!("{}", serde_json::to_string_pretty(&describe(ctx, &pod)?)?);

@@ -8,7 +8,9 @@ use crate::netlink::Netlink;
 use crate::netns::{self, Netns};
 use crate::ops::Context;
 use crate::store::{Config, Endpoint, PodRecord, State};
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoKind, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use std::collections::{HashMap, HashSet};
@@ -38,6 +40,12 @@ struct RawLink {
 /// Reads the live topology. Needs root (it enters namespaces); changes nothing,
 /// not even the store (a store that does not exist yet reads as empty).
 pub fn collect(ctx: &Context) -> Result<Topology> {
+    Ok(collect_open(ctx)?.0)
+}
+
+/// [`collect`], with each namespace left open (same order as
+/// `Topology::namespaces`), for callers that look further into them.
+pub(crate) fn collect_open(ctx: &Context) -> Result<(Topology, Vec<Netns>)> {
     let state = open_if_exists(&ctx.state_dir, State::open)?;
     let config = open_if_exists(&ctx.config_dir, Config::open)?;
     let pods = match &state {
@@ -71,6 +79,7 @@ pub fn collect(ctx: &Context) -> Result<Topology> {
         None => Vec::new(),
     };
     let mut namespaces = Vec::new();
+    let mut handles = Vec::new();
     for ((f, _, links), peers) in read.into_iter().zip(peers) {
         let by_index: HashMap<u32, String> = links
             .iter()
@@ -90,6 +99,7 @@ pub fn collect(ctx: &Context) -> Result<Topology> {
             interfaces.push(iface);
         }
         interfaces.sort_by_key(|i| i.index);
+        handles.push(f.ns);
         namespaces.push(Namespace {
             name: f.name,
             aliases: f.aliases,
@@ -145,11 +155,14 @@ pub fn collect(ctx: &Context) -> Result<Topology> {
             endpoints: attached,
         });
     }
-    Ok(Topology {
-        namespaces,
-        networks: topo_networks,
-        ports,
-    })
+    Ok((
+        Topology {
+            namespaces,
+            networks: topo_networks,
+            ports,
+        },
+        handles,
+    ))
 }
 
 fn open_if_exists<T>(
@@ -314,6 +327,8 @@ fn raw_link(msg: &LinkMessage) -> RawLink {
             name: String::new(),
             kind: String::new(),
             up: msg.header.flags.contains(LinkFlags::Up),
+            carrier: msg.header.flags.contains(LinkFlags::LowerUp),
+            isolated: false,
             mtu: None,
             mac: None,
             master: None,
@@ -343,12 +358,20 @@ fn raw_link(msg: &LinkMessage) -> RawLink {
             }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(k) = info {
-                        l.iface.kind = match k {
-                            InfoKind::Veth => "veth".into(),
-                            InfoKind::Bridge => "bridge".into(),
-                            other => other.to_string(),
-                        };
+                    match info {
+                        LinkInfo::Kind(k) => {
+                            l.iface.kind = match k {
+                                InfoKind::Veth => "veth".into(),
+                                InfoKind::Bridge => "bridge".into(),
+                                other => other.to_string(),
+                            }
+                        }
+                        LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
+                            l.iface.isolated = attrs
+                                .iter()
+                                .any(|a| matches!(a, InfoBridgePort::Isolated(true)));
+                        }
+                        _ => {}
                     }
                 }
             }

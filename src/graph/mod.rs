@@ -24,6 +24,7 @@ pub mod svg;
 pub mod text;
 
 pub use collect::collect;
+pub(crate) use collect::collect_open;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -140,6 +141,11 @@ pub struct Interface {
     /// empty for a device without one.
     pub kind: String,
     pub up: bool,
+    /// The kernel sees a carrier (`IFF_LOWER_UP`): for a veth, its peer is up too.
+    pub carrier: bool,
+    /// A bridge port with port isolation on (`--isolate`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub isolated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]

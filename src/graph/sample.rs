@@ -8,6 +8,8 @@ fn iface(index: u32, name: &str, kind: &str, addrs: &[&str]) -> Interface {
         name: name.into(),
         kind: kind.into(),
         up: true,
+        carrier: true,
+        isolated: false,
         mtu: Some(1500),
         mac: None,
         master: None,

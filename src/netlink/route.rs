@@ -6,6 +6,7 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
+use netlink_packet_route::rule::{RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::net::IpAddr;
 
@@ -100,6 +101,36 @@ impl Netlink {
             }
         }
         Ok(out)
+    }
+}
+
+impl Netlink {
+    /// How many policy routing rules (`ip rule`, IPv4 and IPv6) send lookups to
+    /// tables other than the kernel's own local, main and default: when there
+    /// are none, the main table alone decides where a packet goes.
+    pub fn policy_rules(&mut self) -> Result<usize> {
+        let mut count = 0;
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RuleMessage::default();
+            req.header.family = family;
+            for answer in self.dump(RouteNetlinkMessage::GetRule(req))? {
+                let RouteNetlinkMessage::NewRule(rule) = answer else {
+                    continue;
+                };
+                let table = rule
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        RuleAttribute::Table(t) => Some(*t),
+                        _ => None,
+                    })
+                    .unwrap_or(rule.header.table as u32);
+                if !matches!(table, 253..=255) {
+                    count += 1;
+                }
+            }
+        }
+        Ok(count)
     }
 }
 

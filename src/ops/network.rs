@@ -425,6 +425,7 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
                 .join(", ")
         )));
     }
+    let mut progress = crate::progress::Progress::new("removing endpoints", endpoints.len());
     for ep in &endpoints {
         errors.extend(super::endpoint::teardown(
             &mut host,
@@ -432,7 +433,9 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
             &spec.bridge,
             ep,
         ));
+        progress.tick();
     }
+    drop(progress);
     match host.link_by_name(&spec.bridge) {
         Ok(Some(link)) if link.kind == LinkKind::Bridge => {
             if let Err(e) = host.delete_link(link.index) {

@@ -72,9 +72,13 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
         host: Netlink::new().map_err(nl_err("host", "opening netlink"))?,
         report: GcReport::default(),
     };
+    let mut progress =
+        crate::progress::Progress::new("gc: finishing interrupted operations", journals.len());
     for j in journals {
         gc.journal(j);
+        progress.tick();
     }
+    drop(progress);
     gc.pods()?;
     gc.runs();
     gc.vanished_endpoints()?;
@@ -366,7 +370,9 @@ impl Gc<'_> {
             Ok(None) => true,
             Err(_) => false,
         };
+        let mut progress = crate::progress::Progress::new("gc: releasing endpoints", gone.len());
         for ep in &gone {
+            progress.tick();
             let reason = format!(
                 "its host veth {} is gone (its namespace was deleted)",
                 ep.host_ifname
