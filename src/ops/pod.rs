@@ -17,6 +17,7 @@ use crate::ports::PortSpec;
 use crate::privilege::require_admin;
 use crate::store::PodRecord;
 use rustix::mount::UnmountFlags;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -291,29 +292,72 @@ fn stop_pid(pid: u32, grace: Duration) {
     stop_all(&[pid], grace);
 }
 
+/// SIGTERM to each, SIGKILL to those still running after `grace`; returns once
+/// all have exited (or 2 s after the SIGKILL). Each process is held by a pidfd
+/// from before the first signal, so a PID reused meanwhile is never signalled,
+/// and its exit wakes the wait at once (no polling interval to pay).
 fn stop_all(pids: &[u32], grace: Duration) {
-    let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid);
-    let signal = |pid: u32, sig: rustix::process::Signal| {
-        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-            let _ = rustix::process::kill_process(p, sig);
+    use rustix::process::{pidfd_open, pidfd_send_signal, PidfdFlags, Signal};
+    let mut held: Vec<(u32, Option<OwnedFd>)> = pids
+        .iter()
+        .filter_map(|&pid| {
+            let p = rustix::process::Pid::from_raw(pid as i32)?;
+            Some((pid, pidfd_open(p, PidfdFlags::empty()).ok()))
+        })
+        .collect();
+    // Without a pidfd (a process already gone, or an old kernel) fall back to
+    // signalling by PID and watching /proc.
+    let signal = |pid: u32, fd: &Option<OwnedFd>, sig: Signal| match fd {
+        Some(fd) => {
+            let _ = pidfd_send_signal(fd, sig);
+        }
+        None => {
+            if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(p, sig);
+            }
         }
     };
-    for &pid in pids {
-        signal(pid, rustix::process::Signal::TERM);
+    for (pid, fd) in &held {
+        signal(*pid, fd, Signal::TERM);
     }
+    wait_exited(&mut held, grace);
+    if held.is_empty() {
+        return;
+    }
+    for (pid, fd) in &held {
+        signal(*pid, fd, Signal::KILL);
+    }
+    wait_exited(&mut held, Duration::from_secs(2));
+}
+
+/// Waits until every process in `held` has exited or `limit` passed; drops
+/// the ones that exited from `held`.
+fn wait_exited(held: &mut Vec<(u32, Option<OwnedFd>)>, limit: Duration) {
+    use rustix::event::{poll, PollFd, PollFlags};
     let start = Instant::now();
-    while pids.iter().any(|&p| !gone(p)) {
-        if start.elapsed() > grace {
-            for &pid in pids.iter().filter(|&&p| !gone(p)) {
-                signal(pid, rustix::process::Signal::KILL);
+    loop {
+        held.retain(|(pid, fd)| match fd {
+            Some(fd) => {
+                let mut one = [PollFd::new(fd, PollFlags::IN)];
+                !matches!(poll(&mut one, Some(&rustix::event::Timespec::default())), Ok(n) if n > 0)
             }
-            let kill_start = Instant::now();
-            while pids.iter().any(|&p| !gone(p)) && kill_start.elapsed() < Duration::from_secs(2) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            None => Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(*pid),
+        });
+        let left = limit.saturating_sub(start.elapsed());
+        if held.is_empty() || left.is_zero() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        if held.iter().all(|(_, fd)| fd.is_some()) {
+            // Sleep until one of them exits (a pidfd turns readable on exit).
+            let mut fds: Vec<PollFd<'_>> = held
+                .iter()
+                .filter_map(|(_, fd)| fd.as_ref().map(|fd| PollFd::new(fd, PollFlags::IN)))
+                .collect();
+            let timeout = rustix::event::Timespec::try_from(left).unwrap_or_default();
+            let _ = poll(&mut fds, Some(&timeout));
+        } else {
+            std::thread::sleep(Duration::from_millis(5).min(left));
+        }
     }
 }
 
@@ -349,6 +393,7 @@ pub fn remove(ctx: &Context, name: &str, force: bool) -> Result<()> {
     if alive(&pod) {
         stop_pid(pod.pid, GRACE);
     }
+    tracing::debug!("pod rm: members and pause process stopped");
     for network in &pod.networks {
         let Ok(network) = network.parse::<NetworkName>() else {
             continue;
@@ -369,6 +414,7 @@ pub fn remove(ctx: &Context, name: &str, force: bool) -> Result<()> {
         }
     }
     errors.extend(unpin_dir(&pod_dir(ctx, name)));
+    tracing::debug!("pod rm: namespaces unpinned");
     if errors.is_empty() {
         ctx.state()?.delete_pod(name)?;
         Ok(())
