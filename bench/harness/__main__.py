@@ -89,6 +89,27 @@ def exec_floor(n=200):
     return measure.median_ms([sp.call(["/bin/true"], env).ns for _ in range(n)])
 
 
+def veth_floor(n=30):
+    """Medians of `ip link add` and `ip link del` of a veth pair, spawned the same
+    way as every call: what the kernel (plus one small process) needs for the
+    two steps every tool must take, the floor under ADD and DEL."""
+    sp = measure.Spawner("/run/bench-main")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    measure.run(["ip", "link", "add", "floor-br", "type", "bridge"])
+    measure.run(["ip", "link", "set", "floor-br", "up"])
+    adds, dels = [], []
+    for i in range(n):
+        a = sp.call(["ip", "link", "add", f"floor{i}", "master", "floor-br", "type", "veth",
+                     "peer", "name", f"floorp{i}"], env)
+        measure.run(["ip", "link", "set", f"floor{i}", "up"])
+        d = sp.call(["ip", "link", "del", f"floor{i}"], env)
+        if a.ok and d.ok:
+            adds.append(a.ns)
+            dels.append(d.ns)
+    measure.run(["ip", "link", "del", "floor-br"])
+    return measure.median_ms(adds), measure.median_ms(dels)
+
+
 def run_round(spec):
     """Runs one round in a new sandbox: network, mount and PID namespaces."""
     argv = ["unshare", "--net", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
@@ -174,6 +195,7 @@ def main(argv):
     info = {"machine": machine(), "load_start": loadavg(), "quiet": quiet, "rev": a.rev,
             "versions": versions(nsnet), "started": time.strftime("%Y-%m-%d %H:%M")}
     info["exec_floor_ms"] = exec_floor()
+    info["veth_add_ms"], info["veth_del_ms"] = veth_floor()
     log(f"load {info['load_start']}, exec floor {info['exec_floor_ms']:.2f} ms")
 
     results, slow = [], set()
@@ -209,6 +231,9 @@ def main(argv):
           f"{v.get('netavark', '')} (iptables driver); {v.get('nft', '')}; {v.get('iptables', '')}")
     print(f"- spawning /bin/true the same way as every call: {report.ms(info['exec_floor_ms'])} (median), "
           f"the floor under any figure below")
+    print(f"- kernel floor, spawning `ip link add … type veth` / `ip link del` the same way: "
+          f"{report.ms(info['veth_add_ms'])} / {report.ms(info['veth_del_ms'])} (median of 30): every tool "
+          f"creates and deletes one veth pair per endpoint")
     if sizes:
         print()
         print(report.attach_table(results, tools, sizes))
