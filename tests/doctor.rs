@@ -418,22 +418,7 @@ fn a_process_namespace_is_named_by_its_pid() {
     let sb = Sandbox::new();
     // A "container" of another runtime: a process in a namespace of its own,
     // wired to the host by hand.
-    let _holder = sb.spawn("exec unshare --net sleep 600");
-    let mut pid = 0;
-    sb.wait_for("the unshared process", || {
-        pid = sb
-            .sh_ok("pgrep -x sleep | tail -1")
-            .trim()
-            .parse()
-            .unwrap_or(0);
-        pid != 0
-            && sb
-                .sh(&format!(
-                    "test $(stat -L -c %i /proc/{pid}/ns/net) != $(stat -L -c %i /proc/self/ns/net)"
-                ))
-                .status
-                .success()
-    });
+    let (pid, _holder) = sb.unshared_process();
     sb.sh_ok(&format!(
         "ip link add ctr-host type veth peer name ctr0 netns /proc/{pid}/ns/net && \
          ip addr add 192.0.2.1/24 dev ctr-host && ip link set ctr-host up && \

@@ -32,20 +32,7 @@ fn build(sb: &Sandbox) -> (u32, common::Background) {
     sb.sh_ok("ip netns add plain && ip -n plain link add pa type veth peer name pb");
     // A "container" of another runtime: a process in a namespace of its own,
     // wired to the host by hand.
-    let holder = sb.spawn("exec unshare --net sleep 600");
-    let mut pid = 0;
-    sb.wait_for("the unshared process", || {
-        pid = sb
-            .sh_ok("pgrep -x sleep | tail -1")
-            .trim()
-            .parse()
-            .unwrap_or(0);
-        pid != 0
-            && sb
-                .sh(&format!("test $(stat -L -c %i /proc/{pid}/ns/net) != $(stat -L -c %i /proc/self/ns/net)"))
-                .status
-                .success()
-    });
+    let (pid, holder) = sb.unshared_process();
     sb.sh_ok(&format!(
         "ip link add ctr-host type veth peer name ctr0 netns /proc/{pid}/ns/net && \
          ip link set ctr-host up && nsenter -t {pid} -n ip addr add 203.0.113.9/24 dev ctr0 && \

@@ -182,6 +182,29 @@ impl Drop for Sandbox {
 impl Sandbox {
     /// Starts a long-running command inside the sandbox; it is stopped when the
     /// returned guard drops (and dies with the sandbox in any case).
+    /// A process in a network namespace of its own (a "container" of another
+    /// runtime), once it has left the sandbox's namespace: its PID and the
+    /// handle that kills it on drop.
+    pub fn unshared_process(&self) -> (u32, Background) {
+        let holder = self.spawn("exec unshare --net sleep 600");
+        let mut pid = 0;
+        self.wait_for("the unshared process", || {
+            pid = self
+                .sh_ok("pgrep -x sleep | tail -1")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            pid != 0
+                && self
+                    .sh(&format!(
+                        "test $(stat -L -c %i /proc/{pid}/ns/net) != $(stat -L -c %i /proc/self/ns/net)"
+                    ))
+                    .status
+                    .success()
+        });
+        (pid, holder)
+    }
+
     pub fn spawn(&self, script: &str) -> Background {
         Background(
             self.command("sh")
