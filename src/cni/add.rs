@@ -262,12 +262,7 @@ fn verify(
 /// ADD twice without DEL is a runtime bug; say so instead of "already connected".
 fn refuse_duplicate(ctx: &Context, spec: &NetworkSpec, att: &Attachment) -> Result<(), Error> {
     let full = format!("{}/{}", spec.name, att.endpoint_id());
-    let Some(ep) = ctx
-        .state()?
-        .endpoints(Some(&spec.name))?
-        .into_iter()
-        .find(|e| e.id == full)
-    else {
+    let Some(ep) = ctx.state()?.endpoint(&full)? else {
         return Ok(());
     };
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
@@ -361,7 +356,7 @@ fn connect(
             ports: conf.runtime.ports.clone(),
             id: Some(att.endpoint_id()),
         };
-        match endpoint::connect(ctx, &req) {
+        match endpoint::connect_to(ctx, spec, &req) {
             Err(ops::Error::Refused {
                 source: Refused::Ipam(ipam::Error::InUse(ip)),
                 ..

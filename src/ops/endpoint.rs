@@ -22,7 +22,7 @@ use crate::netlink::{Netlink, Route, VethSpec};
 use crate::netns::Netns;
 use crate::ports::{PortSpec, Proto, Published};
 use crate::privilege::require_admin;
-use crate::store::{Endpoint, PortRequest, State};
+use crate::store::{Endpoint, NetworkSpec, PortRequest, State};
 use ipnet::IpNet;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -90,8 +90,13 @@ fn address_requests(
 
 /// Attaches `req.target` to the network; returns the endpoint made.
 pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
-    let spec = network::get(ctx, &req.network)?;
-    let requests = address_requests(&spec, &req.ips)?;
+    connect_to(ctx, &network::get(ctx, &req.network)?, req)
+}
+
+/// [`connect`] to a network whose definition the caller has just read (`spec`
+/// must be the definition of `req.network`): saves reading it again.
+pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<Endpoint> {
+    let requests = address_requests(spec, &req.ips)?;
     if spec.internal && !req.ports.is_empty() {
         return Err(Error::Invalid(format!(
             "network {} is internal: it cannot publish ports",
@@ -149,7 +154,7 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
     // a journal if this process dies (dropped after `rollback`, so after any undo).
     let _in_flight = super::maint::InFlight::begin(ctx, [id.as_str()])?;
     tracing::debug!("connect: target interfaces listed, journal written");
-    let bridge = network::ensure_up(ctx, &mut host, &spec)?;
+    let bridge = network::ensure_up(ctx, &mut host, spec)?;
     tracing::debug!("connect: bridge {} up", spec.bridge);
     let host_if = host_ifname(&id);
     let port_request = PortRequest {
