@@ -584,6 +584,24 @@ impl State {
         Ok(out)
     }
 
+    /// One pod by name (the primary key: an indexed look-up).
+    pub fn pod(&self, name: &str) -> Result<Option<PodRecord>> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT spec FROM pods WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| Error::Corrupt {
+                what: format!("pod {name}"),
+                why: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
     pub fn delete_pod(&self, name: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM pods WHERE name = ?1", [name])

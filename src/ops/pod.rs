@@ -122,7 +122,7 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
     };
     require_admin()?;
     let state = ctx.state()?;
-    if state.pods()?.iter().any(|p| p.name == req.name.as_str()) {
+    if state.pod(req.name.as_str())?.is_some() {
         return Err(Error::Invalid(format!("pod {} already exists", req.name)));
     }
     if netns::named_path(&req.name).exists() {
@@ -250,9 +250,7 @@ pub fn members(ctx: &Context, pod: &PodRecord) -> Vec<u32> {
 
 fn find(ctx: &Context, name: &str) -> Result<PodRecord> {
     ctx.state()?
-        .pods()?
-        .into_iter()
-        .find(|p| p.name == name)
+        .pod(name)?
         .ok_or_else(|| Error::Invalid(format!("pod {name} does not exist")))
 }
 
