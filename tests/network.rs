@@ -261,6 +261,72 @@ fn a_dual_stack_network_works_in_both_families() {
     assert_eq!(r6[0]["gateway"], "fd00:60::1", "{r6}");
 }
 
+/// IPv6 sysctl `key` of interface `dev` in namespace `ns` (None: the host).
+fn ipv6_conf(sb: &Sandbox, ns: Option<&str>, dev: &str, key: &str) -> String {
+    let exec = ns.map_or(String::new(), |n| format!("ip netns exec {n} "));
+    sb.sh_ok(&format!("{exec}cat /proc/sys/net/ipv6/conf/{dev}/{key}"))
+        .trim()
+        .to_string()
+}
+
+/// Whether `ip -j addr show dev X` lists no address (it prints `[{}]` then).
+fn no_addresses(v: &Value) -> bool {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["addr_info"].as_array().is_none_or(|a| a.is_empty()))
+}
+
+#[test]
+fn no_ipv6_chatter_floods_the_bridge() {
+    let sb = Sandbox::new();
+    sb.netns(&["a", "b", "c"]);
+    sb.ok(&["network", "create", "v4", "--subnet", "10.61.0.0/24"]);
+    sb.ok(&[
+        "network",
+        "create",
+        "ds",
+        "--subnet",
+        "10.62.0.0/24",
+        "--subnet",
+        "fd00:62::/64",
+    ]);
+    sb.ok(&["network", "connect", "v4", "a"]);
+    sb.ok(&["network", "connect", "v4", "b"]);
+    sb.ok(&["network", "connect", "ds", "c"]);
+    // Bridge ports (the host ends) have no IPv6 of their own.
+    let ports = sb.json("ip -j link show type veth");
+    let ports: Vec<&str> = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .collect();
+    assert_eq!(ports.len(), 3, "{ports:?}");
+    for p in &ports {
+        assert_eq!(ipv6_conf(&sb, None, p, "disable_ipv6"), "1", "{p}");
+        let v6 = sb.json(&format!("ip -j -6 addr show dev {p}"));
+        assert!(no_addresses(&v6), "{p}: {v6}");
+    }
+    // An IPv4-only network's endpoint: no IPv6 on its interface either, and
+    // IPv4 works.
+    assert_eq!(ipv6_conf(&sb, Some("a"), "eth0", "disable_ipv6"), "1");
+    let v6 = sb.json("ip -n a -j -6 addr show dev eth0");
+    assert!(no_addresses(&v6), "{v6}");
+    assert!(sb.pings("a", &endpoint_addr(&sb, "v4", "b", false)));
+    // A dual-stack endpoint keeps IPv6 but sends no DAD probes or router
+    // solicitations (nothing on the bridge answers them), and IPv6 works.
+    assert_eq!(ipv6_conf(&sb, Some("c"), "eth0", "disable_ipv6"), "0");
+    assert_eq!(ipv6_conf(&sb, Some("c"), "eth0", "accept_dad"), "0");
+    assert_eq!(
+        ipv6_conf(&sb, Some("c"), "eth0", "router_solicitations"),
+        "0"
+    );
+    assert!(sb.pings("c", "fd00:62::1"));
+    // The namespaces' other settings are theirs: lo keeps IPv6.
+    assert_eq!(ipv6_conf(&sb, Some("a"), "lo", "disable_ipv6"), "0");
+}
+
 #[test]
 fn disconnect_and_rm_leave_nothing_behind() {
     let sb = Sandbox::new();

@@ -99,6 +99,21 @@ pub(crate) fn sysctl(key: &str, value: &str) -> Result<()> {
     })
 }
 
+/// Turns IPv6 off on one interface of the calling thread's namespace (no
+/// link-local address, no DAD probe, no MLD report); nothing to do on a kernel
+/// without IPv6.
+pub(crate) fn disable_ipv6(ifname: &str) -> Result<()> {
+    match sysctl(&format!("net/ipv6/conf/{ifname}/disable_ipv6"), "1") {
+        Err(Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound
+                && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
+}
+
 /// FNV-1a, 64 bits: a stable hash for deriving names (not for security).
 pub(crate) fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
