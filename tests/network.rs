@@ -308,9 +308,9 @@ fn no_ipv6_chatter_floods_the_bridge() {
         let v6 = sb.json(&format!("ip -j -6 addr show dev {p}"));
         assert!(no_addresses(&v6), "{p}: {v6}");
     }
-    // An IPv4-only network's endpoint: no IPv6 on its interface either, and
-    // IPv4 works.
-    assert_eq!(ipv6_conf(&sb, Some("a"), "eth0", "disable_ipv6"), "1");
+    // An IPv4-only network's endpoint: no IPv6 address on its interface either
+    // (address generation mode none), and IPv4 works.
+    assert_eq!(ipv6_conf(&sb, Some("a"), "eth0", "addr_gen_mode"), "1");
     let v6 = sb.json("ip -n a -j -6 addr show dev eth0");
     assert!(no_addresses(&v6), "{v6}");
     assert!(sb.pings("a", &endpoint_addr(&sb, "v4", "b", false)));

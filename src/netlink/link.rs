@@ -3,8 +3,8 @@
 use super::{Netlink, Result};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
-    LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind, InfoPortData,
+    InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -206,6 +206,22 @@ impl Netlink {
         // RTM_SETLINK ignores IFLA_LINKINFO; port data goes through RTM_NEWLINK on
         // the existing link (as `ip link set ... type bridge_slave` does).
         self.request(RouteNetlinkMessage::NewLink(msg), 0)
+    }
+
+    /// Stops the kernel from giving the link IPv6 addresses of its own (no
+    /// link-local address, so no DAD probe, router solicitation or MLD report
+    /// once it is up); addresses added explicitly still work. Must come before
+    /// the link goes up. A kernel without IPv6 has nothing to stop: Ok.
+    pub fn set_no_ipv6_autoconf(&mut self, index: u32) -> Result<()> {
+        let mut msg = link_message(index);
+        msg.attributes
+            .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]));
+        match self.set_link(msg) {
+            Err(e) if e.errno() == Some(super::libc_errno::EAFNOSUPPORT) => Ok(()),
+            r => r,
+        }
     }
 
     pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<()> {

@@ -206,6 +206,8 @@ pub mod libc_errno {
     pub const ENODEV: i32 = 19;
     pub const EINVAL: i32 = 22;
     pub const EADDRNOTAVAIL: i32 = 99;
+    pub const EXFULL: i32 = 54;
+    pub const EAFNOSUPPORT: i32 = 97;
 }
 
 fn parse_all(buf: &[u8]) -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {

@@ -205,7 +205,14 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
         mtu: spec.mtu,
         master: Some(bridge),
     })
-    .map_err(nl_err("host", format!("creating veth {host_if}")))?;
+    .map_err(|e| match e.errno() {
+        // A bridge numbers its ports in 10 bits.
+        Some(crate::netlink::libc_errno::EXFULL) => Error::Invalid(format!(
+            "network {} is full: a Linux bridge takes at most 1023 ports",
+            spec.name
+        )),
+        _ => nl_err("host", format!("creating veth {host_if}"))(e),
+    })?;
     {
         let name = host_if.clone();
         rollback.push(format!("veth {name}"), move || delete_host_veth(&name));
@@ -241,10 +248,14 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
                 .and_then(|()| super::sysctl(&format!("{conf}/router_solicitations"), "0"))
         })??;
     } else {
-        // An IPv4-only network: no IPv6 on its interface (as Docker does), so
-        // no link-local address, DAD probe, solicitation or MLD report floods
-        // the bridge.
-        ns.within(|| super::disable_ipv6(&ifname))??;
+        // An IPv4-only network: no IPv6 address on its interface, so no
+        // link-local address, DAD probe, solicitation or MLD report floods the
+        // bridge. Through netlink, not /proc/sys: every namespace's `eth0`
+        // shares one dentry name there, so a sysctl look-up costs O(namespaces)
+        // (profiled: 10% of a connect at 1000 endpoints).
+        target_nl
+            .set_no_ipv6_autoconf(peer.index)
+            .map_err(nl_err(ns.label(), format!("configuring IPv6 on {ifname}")))?;
     }
     target_nl
         .set_up(peer.index, true)
