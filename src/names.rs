@@ -213,8 +213,10 @@ impl FromStr for Target {
     type Err = TargetError;
     fn from_str(s: &str) -> Result<Self, TargetError> {
         if let Some(pid) = s.strip_prefix("pid:") {
+            // Digits only: Rust's integer parser also takes a leading `+`.
+            let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
             return match pid.parse::<u32>() {
-                Ok(p) if p > 0 => Ok(Self::Pid(p)),
+                Ok(p) if p > 0 && digits => Ok(Self::Pid(p)),
                 _ => Err(TargetError::BadPid(s.to_owned())),
             };
         }
@@ -257,7 +259,8 @@ impl FromStr for Mac {
         let mut parts = s.split(':');
         for byte in &mut out {
             let part = parts.next().ok_or_else(bad)?;
-            if part.len() != 2 {
+            // `from_str_radix` alone would also take a sign (`+f`).
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
@@ -356,6 +359,34 @@ mod tests {
             "web".parse::<Target>().unwrap(),
             Target::Named("web".parse().unwrap())
         );
+    }
+
+    /// Found by the names fuzz target: `pid:+2` was PID 2.
+    #[test]
+    fn a_pid_target_with_a_sign_is_refused() {
+        for bad in ["pid:+2", "pid:-2", "pid: 2", "pid:"] {
+            assert_eq!(
+                bad.parse::<Target>(),
+                Err(TargetError::BadPid(bad.to_owned())),
+                "{bad}"
+            );
+        }
+        assert_eq!("pid:007".parse::<Target>(), Ok(Target::Pid(7)));
+    }
+
+    /// Found by the names fuzz target: `+2:42:ac:11:00:02` was a MAC address.
+    #[test]
+    fn a_mac_with_a_sign_is_malformed() {
+        for bad in [
+            "+2:42:ac:11:00:02",
+            "02:+2:ac:11:00:02",
+            "02:42:ac:11:00:+f",
+        ] {
+            assert!(
+                matches!(bad.parse::<Mac>(), Err(MacError::Malformed(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -124,6 +124,10 @@ fn bad(spec: &str, why: impl Into<String>) -> SpecError {
 /// `N` or `N-M`: first port and count.
 fn parse_range(spec: &str, s: &str) -> Result<(u16, u16), SpecError> {
     let port = |p: &str| -> Result<u16, SpecError> {
+        // Digits only: Rust's integer parser also takes a leading `+`, Docker's does not.
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(spec, format!("{p:?} is not a port number")));
+        }
         match p.parse::<u32>() {
             Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
             Ok(n) => Err(bad(spec, format!("port {n} is out of range (1-65535)"))),
@@ -245,6 +249,37 @@ impl FromStr for PortSpec {
     }
 }
 
+/// `N` or `N-M` for a first port and a count (a count of 0 or past 65535, which
+/// the parser never makes, is written as if clamped).
+fn write_range(f: &mut fmt::Formatter<'_>, start: u16, count: u16) -> fmt::Result {
+    if count <= 1 {
+        return write!(f, "{start}");
+    }
+    let end = (u32::from(start) + u32::from(count) - 1).min(65535);
+    write!(f, "{start}-{end}")
+}
+
+/// Writes the spec back in `-p` syntax, in a form that parses to the same value:
+/// the protocol always, the host address only when one was given.
+impl fmt::Display for PortSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host != HostAddr::Any {
+            // `HostAddr` writes IPv6 in brackets; an empty host port keeps the
+            // address from being read as the host port.
+            write!(f, "{}:", self.host)?;
+            if let Some(h) = self.host_start {
+                write_range(f, h, self.count)?;
+            }
+            f.write_str(":")?;
+        } else if let Some(h) = self.host_start {
+            write_range(f, h, self.count)?;
+            f.write_str(":")?;
+        }
+        write_range(f, self.container_start, self.count)?;
+        write!(f, "/{}", self.proto)
+    }
+}
+
 /// One published port, as recorded and as turned into map elements.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Published {
@@ -326,6 +361,38 @@ mod tests {
         ] {
             let err = spec.parse::<PortSpec>().unwrap_err().to_string();
             assert!(err.contains(why), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn specs_write_back_in_docker_syntax() {
+        for (spec, written) in [
+            ("80", "80/tcp"),
+            ("8080:80", "8080:80/tcp"),
+            ("9000-9009:9000-9009/udp", "9000-9009:9000-9009/udp"),
+            ("127.0.0.1::80", "127.0.0.1::80/tcp"),
+            ("0.0.0.0:1:2/SCTP", "0.0.0.0:1:2/sctp"),
+            ("[::]::53-54/udp", "[::]::53-54/udp"),
+            ("[2001:db8::1]:8080:80", "[2001:db8::1]:8080:80/tcp"),
+        ] {
+            assert_eq!(p(spec).to_string(), written, "{spec}");
+            assert_eq!(p(written), p(spec), "{spec}");
+        }
+    }
+
+    /// Found by the port_spec fuzz target: `+80` parsed as port 80.
+    #[test]
+    fn a_plus_sign_is_not_a_port_number() {
+        for spec in [
+            "+80",
+            "+8",
+            "8080:+80",
+            "+8080:80",
+            "80-+81",
+            "127.0.0.1:+1:2",
+        ] {
+            let err = spec.parse::<PortSpec>().unwrap_err().to_string();
+            assert!(err.contains("is not a port number"), "{spec}: {err}");
         }
     }
 
