@@ -665,42 +665,270 @@ fn assert_consistent(sb: &Sandbox) -> Vec<Value> {
     eps
 }
 
+/// Whether the opt-in long versions of the slow tests run (`NSNET_SLOW_TESTS=1`).
+fn slow() -> bool {
+    std::env::var("NSNET_SLOW_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// xorshift64: the crash test's kill moments, repeatable with `NSNET_CRASH_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let seed = std::env::var("NSNET_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+            .max(1);
+        println!("crash test seed {seed} (NSNET_CRASH_SEED={seed} repeats the kill moments)");
+        Rng(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn pick<'a>(&mut self, from: &'a std::collections::BTreeSet<String>) -> &'a str {
+        let i = (self.next() % from.len() as u64) as usize;
+        from.iter().nth(i).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// Runs `op` (a shell command line), kills it with SIGKILL after `delay`
+/// seconds; true when it had finished on its own (exit 0), false when the
+/// kill ended it. Any other end is a failure of the operation itself.
+fn kill_at(sb: &Sandbox, op: &str, delay: f64) -> bool {
+    let rc = sb.sh_ok(&format!(
+        "{op} >/dev/null 2>/run/op.err & p=$!; sleep {delay:.4}; kill -9 $p 2>/dev/null; wait $p; echo $?"
+    ));
+    match rc.trim() {
+        "0" => true,
+        "137" => false,
+        rc => panic!("{op}: exit {rc}: {}", sb.sh_ok("cat /run/op.err")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    Connect,
+    Disconnect,
+    PodCreate,
+    PodRm,
+}
+
+/// What completed operations made: CLI endpoints by namespace, and pods.
+#[derive(Default)]
+struct Model {
+    connected: std::collections::BTreeSet<String>,
+    pods: std::collections::BTreeSet<String>,
+}
+
+/// After gc: the store and the kernel hold exactly `model`'s endpoints and
+/// pods, each whole, every address once; check is clean, no journal is left.
+fn assert_holds_exactly(sb: &Sandbox, model: &Model) {
+    let eps = assert_consistent(sb);
+    let mut namespaces: Vec<String> = Vec::new();
+    let mut pods: Vec<String> = Vec::new();
+    for e in &eps {
+        let id = e["id"].as_str().unwrap();
+        match id.strip_prefix("web/pod:") {
+            Some(pod) => pods.push(pod.to_owned()),
+            None => namespaces.push(e["namespace"].as_str().unwrap().to_owned()),
+        }
+    }
+    namespaces.sort();
+    pods.sort();
+    assert_eq!(namespaces, Vec::from_iter(model.connected.iter().cloned()));
+    assert_eq!(pods, Vec::from_iter(model.pods.iter().cloned()));
+    let listed: Value = serde_json::from_str(&sb.ok(&["pod", "ls", "--json"])).unwrap();
+    let mut listed: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["status"], "running", "{p}");
+            p["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, pods);
+    assert_eq!(sb.live("nsnet-pause").len(), pods.len(), "pause processes");
+    // The bridge's ports are exactly the endpoints' veths.
+    let mut ports: Vec<String> = sb
+        .json("ip -j link show master nsbr-web")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap().to_owned())
+        .collect();
+    ports.sort();
+    let mut veths: Vec<String> = eps
+        .iter()
+        .map(|e| e["host_interface"].as_str().unwrap().to_owned())
+        .collect();
+    veths.sort();
+    assert_eq!(ports, veths);
+    // Every address once, in the store and in the namespaces alike.
+    let mut stored: Vec<String> = eps
+        .iter()
+        .map(|e| e["addresses"][0].as_str().unwrap().to_owned())
+        .collect();
+    stored.sort();
+    let mut kernel: Vec<String> = Vec::new();
+    for ns in model.connected.iter().chain(&model.pods) {
+        for l in sb
+            .json(&format!("ip -n {ns} -j addr show scope global"))
+            .as_array()
+            .unwrap()
+        {
+            // `ip -j` lists an empty object for each address the filter hides.
+            for a in l["addr_info"].as_array().unwrap() {
+                if let Some(local) = a["local"].as_str() {
+                    kernel.push(format!("{local}/{}", a["prefixlen"]));
+                }
+            }
+        }
+    }
+    kernel.sort();
+    assert_eq!(kernel, stored);
+    let mut unique = stored.clone();
+    unique.dedup();
+    assert_eq!(unique, stored, "an address handed out twice");
+    // One membership and one published port per endpoint, nothing more.
+    let members = sb
+        .nft_elements()
+        .into_iter()
+        .filter(|(set, _)| set == "members4");
+    assert_eq!(members.count(), eps.len());
+    assert_eq!(elements_with(sb, "\"tcp\"").len(), eps.len());
+    let mut named: Vec<String> = sb
+        .sh_ok("ls /run/netns")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    named.sort();
+    let mut expected: Vec<String> = model.connected.iter().chain(&model.pods).cloned().collect();
+    expected.sort();
+    assert_eq!(named, expected, "named namespaces");
+}
+
 #[test]
-fn gc_rolls_back_or_keeps_whole_a_connect_or_disconnect_killed_at_any_moment() {
+fn gc_rolls_back_or_keeps_whole_any_operation_killed_at_any_moment() {
     let sb = Sandbox::new();
     sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
     let n = common::NSNET;
-    let mut kept = 0;
-    // A connect takes 10-20 ms here: spread the kill over all of it, and
-    // over a disconnect of a whole endpoint every third round.
-    for i in 0..36u32 {
-        let ns = format!("k{i}");
-        sb.netns(&[&ns]);
-        let port = format!("{}:80", 10000 + i);
-        if i % 3 == 2 {
-            sb.ok(&["network", "connect", "web", &ns, "-p", &port]);
-            kill_after(
-                &sb,
-                &format!("{n} network disconnect web {ns}"),
-                f64::from(i) * 0.001,
-            );
-        } else {
-            let op = format!("{n} network connect web {ns} -p {port}");
-            kill_after(&sb, &op, f64::from(i) * 0.0006);
+    let mut rng = Rng::new();
+    // How long each operation takes here, timed as `kill_at` runs it, to
+    // spread the kills over all of it.
+    let time = |line: String| {
+        let ns = sb.sh_ok(&format!(
+            "s=$(date +%s%N); {n} {line} >/dev/null; echo $(( $(date +%s%N) - s ))"
+        ));
+        ns.trim().parse::<f64>().unwrap() / 1e9
+    };
+    sb.netns(&["t0"]);
+    let mut took = std::collections::BTreeMap::new();
+    sb.ok(&["network", "connect", "web", "t0"]);
+    sb.ok(&["network", "disconnect", "web", "t0"]);
+    took.insert(
+        Op::Connect,
+        time("network connect web t0 -p 9999:80".into()),
+    );
+    took.insert(Op::Disconnect, time("network disconnect web t0".into()));
+    took.insert(
+        Op::PodCreate,
+        time("pod create t1 --network web -p 9999:80".into()),
+    );
+    took.insert(Op::PodRm, time("pod rm t1".into()));
+    sb.sh_ok("ip netns del t0");
+    println!("uninterrupted: {took:?} s");
+    let mut model = Model::default();
+    let rounds = if slow() { 240 } else { 40 };
+    let (mut killed, mut finished) = (std::collections::BTreeMap::new(), 0);
+    let started = std::time::Instant::now();
+    for i in 0..rounds {
+        let mut op = [Op::Connect, Op::PodCreate, Op::Disconnect, Op::PodRm][i % 4];
+        if op == Op::Disconnect && model.connected.is_empty() {
+            op = Op::Connect;
         }
+        if op == Op::PodRm && model.pods.is_empty() {
+            op = Op::PodCreate;
+        }
+        let delay = took[&op] * 0.9 * rng.unit();
+        let port = 10000 + i;
+        let (target, line) = match op {
+            Op::Connect => {
+                let ns = format!("k{i}");
+                sb.netns(&[&ns]);
+                let line = format!("{n} network connect web {ns} -p {port}:80");
+                (ns, line)
+            }
+            Op::Disconnect => {
+                let ns = rng.pick(&model.connected).to_owned();
+                let line = format!("{n} network disconnect web {ns}");
+                (ns, line)
+            }
+            Op::PodCreate => {
+                let pod = format!("p{i}");
+                let line = format!("{n} pod create {pod} --network web -p {port}:80");
+                (pod, line)
+            }
+            Op::PodRm => {
+                let pod = rng.pick(&model.pods).to_owned();
+                let line = format!("{n} pod rm {pod}");
+                (pod, line)
+            }
+        };
+        let done = kill_at(&sb, &line, delay);
         gc(&sb);
-        let eps = assert_consistent(&sb);
-        let here = eps.iter().any(|e| e["namespace"] == ns.as_str());
-        kept += usize::from(here);
-        // Whatever survived works; whatever did not left nothing behind.
-        if here {
-            assert!(sb.pings(&ns, "10.10.0.1"), "{ns}");
+        // A killed operation either finished or left nothing: look which.
+        let present = match op {
+            Op::Connect | Op::Disconnect => inspect(&sb, "web")["endpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["namespace"] == target.as_str()),
+            Op::PodCreate | Op::PodRm => sb.nsnet(&["pod", "inspect", &target]).status.success(),
+        };
+        let made = matches!(op, Op::Connect | Op::PodCreate);
+        if done {
+            finished += 1;
+            assert_eq!(present, made, "round {i}: {op:?} {target} finished");
         } else {
-            assert_eq!(sb.links(&ns), ["lo"], "{ns}");
+            *killed.entry(op).or_insert(0) += 1;
         }
+        let (set, is_pod) = match op {
+            Op::Connect | Op::Disconnect => (&mut model.connected, false),
+            Op::PodCreate | Op::PodRm => (&mut model.pods, true),
+        };
+        if present {
+            set.insert(target.clone());
+            assert!(sb.pings(&target, "10.10.0.1"), "round {i}: {op:?} {target}");
+        } else {
+            set.remove(&target);
+            if !is_pod {
+                assert_eq!(sb.links(&target), ["lo"], "round {i}: {op:?} {target}");
+                sb.sh_ok(&format!("ip netns del {target}"));
+            }
+        }
+        assert_holds_exactly(&sb, &model);
     }
-    println!("{kept} of 36 endpoints were whole after the kill and gc");
-    assert_eq!(elements_with(&sb, "\"tcp\"").len(), kept);
+    println!(
+        "{rounds} rounds in {:.1} s: {finished} finished before the kill, killed {killed:?}; \
+         {} endpoints and {} pods whole at the end",
+        started.elapsed().as_secs_f64(),
+        model.connected.len(),
+        model.pods.len()
+    );
 }
 
 #[test]
