@@ -111,14 +111,9 @@ fn unpin_dir(dir: &Path) -> Vec<String> {
 pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
     let hostname = req.hostname.clone().unwrap_or_else(|| req.name.to_string());
     check_hostname(&hostname)?;
-    let networks = if req.networks.is_empty() {
-        vec![default_network(ctx)?]
-    } else {
-        for n in &req.networks {
-            network::get(ctx, n)?;
-        }
-        req.networks.clone()
-    };
+    for n in &req.networks {
+        network::get(ctx, n)?;
+    }
     require_admin()?;
     let state = ctx.state()?;
     if state.pods()?.iter().any(|p| p.name == req.name.as_str()) {
@@ -130,6 +125,12 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
             req.name
         )));
     }
+    // Only a request that passed every check makes the default network.
+    let networks = if req.networks.is_empty() {
+        vec![default_network(ctx)?]
+    } else {
+        req.networks.clone()
+    };
     let mut record = PodRecord {
         name: req.name.to_string(),
         pid: 0,
