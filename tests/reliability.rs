@@ -7,6 +7,7 @@ mod common;
 use common::Sandbox;
 use serde_json::{json, Value};
 use std::process::Output;
+use std::time::Instant;
 
 fn inspect(sb: &Sandbox, net: &str) -> Value {
     serde_json::from_str(&sb.ok(&["network", "inspect", net])).expect("inspect JSON")
@@ -603,4 +604,104 @@ fn assert_same(before: &str, after: &str) {
     let gone: Vec<&&str> = b.iter().filter(|l| !a.contains(l)).collect();
     let new: Vec<&&str> = a.iter().filter(|l| !b.contains(l)).collect();
     panic!("the state changed:\n gone: {gone:#?}\n new: {new:#?}");
+}
+
+/// The host's state that is not nsnet's: interfaces, addresses, routes and
+/// rules, every nftables table but `inet nsnet` (iptables-nft's included),
+/// the iptables view of them, and every `net.*` sysctl.
+fn host_state(sb: &Sandbox) -> String {
+    let mut out = sb.sh_ok(
+        "ip -d -j link; ip -j addr; ip -j route show table all; ip -6 -j route show table all; \
+         ip -j rule; ip -6 -j rule; iptables -S; iptables -t nat -S; iptables -t mangle -S; \
+         ip6tables -S; ip6tables -t nat -S",
+    );
+    for table in sb.sh_ok("nft list tables").lines() {
+        if table != "table inet nsnet" {
+            out += &sb.sh_ok(&format!("nft -s list {table}"));
+        }
+    }
+    out + &sb.sh_ok("sysctl -a --pattern '^net\\.' 2>/dev/null | grep -v nf_conntrack_count")
+}
+
+#[test]
+fn rules_routes_and_sysctls_not_nsnets_are_byte_identical_after_every_command() {
+    let sb = Sandbox::new();
+    // What the host had before nsnet: an uplink with routes and a policy
+    // rule, iptables-nft rules in the filter and nat tables, a plain nft
+    // table, and sysctls of its own (forwarding on, which nsnet would set).
+    sb.sh_ok(
+        "ip link add uplink type veth peer name uplink-peer && ip link set uplink up && ip link set uplink-peer up && \
+         ip addr add 192.0.2.1/24 dev uplink && ip addr add 2001:db8:9::1/64 dev uplink nodad && \
+         ip route add 198.51.100.0/24 via 192.0.2.254 && ip route add 2001:db8:99::/48 via 2001:db8:9::ff && \
+         ip rule add from 192.0.2.0/24 table 100 prio 1000 && ip route add default via 192.0.2.254 table 100 && \
+         iptables -A INPUT -p tcp --dport 22 -j ACCEPT && iptables -A FORWARD -i uplink -o uplink -j DROP && \
+         iptables -t nat -A POSTROUTING -s 192.0.2.0/24 -o uplink -j MASQUERADE && \
+         ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT && \
+         nft add table inet mine && nft add set inet mine blocked '{ type ipv4_addr; }' && \
+         nft add element inet mine blocked '{ 192.0.2.77 }' && \
+         nft add chain inet mine in '{ type filter hook input priority 10; policy accept; }' && \
+         nft add rule inet mine in ip saddr @blocked counter drop && \
+         nft add table ip6 other && nft add chain ip6 other post '{ type nat hook postrouting priority 100; }' && \
+         sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+           net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.uplink.route_localnet=0 \
+           net.ipv4.ip_local_port_range='20000 40000'",
+    );
+    // The kernel adds link-local routes when DAD ends, on its own time.
+    sb.wait_for("DAD on the uplink", || {
+        sb.sh_ok("ip -6 addr show tentative").is_empty()
+    });
+    let before = host_state(&sb);
+    let tables_before = sb.sh_ok("nft list tables");
+    let n = common::NSNET;
+    let conf = json!({"cniVersion": "1.0.0", "name": "cninet", "type": "nsnet",
+        "ipam": {"ranges": [[{"subnet": "10.60.0.0/24"}]]},
+        "runtimeConfig": {"portMappings": [{"hostPort": 8090, "containerPort": 80}]}});
+    sb.sh_ok(&format!("cat > /run/cni.json <<'EOF'\n{conf}\nEOF"));
+    let cni = |cmd: &str| {
+        format!(
+            "CNI_COMMAND={cmd} CNI_CONTAINERID=c1 CNI_NETNS=/run/netns/c CNI_IFNAME=eth0 \
+             CNI_PATH=/run/cni-bin {n} </run/cni.json >/dev/null"
+        )
+    };
+    let steps = [
+        format!("{n} netns add a && {n} netns add b && {n} netns add c && {n} netns ls >/dev/null"),
+        format!("{n} netns exec a -- true"),
+        format!("unshare --net sleep 60 & s=$!; sleep 0.2; {n} netns pin $s pinned && kill $s && {n} netns del pinned"),
+        format!("{n} link add a b --addr 10.0.0.1/24 --peer-addr 10.0.0.2/24 && {n} link del a veth-b"),
+        format!("{n} link add host a --addr 10.0.1.1/24 --peer-addr 10.0.1.2/24 && {n} link del host veth-a"),
+        format!("{n} network create web --subnet 10.10.0.0/24 --subnet fd00:10::/64"),
+        format!("{n} network create in --subnet 10.11.0.0/24 --internal"),
+        format!("{n} network create iso --subnet 10.12.0.0/24 --isolate --no-masquerade --mtu 1400"),
+        format!("{n} network connect web a -p 8080:80 -p 127.0.0.1:5353:53/udp -p '[2001:db8:9::1]:8443:443' >/dev/null"),
+        format!("{n} network connect in b >/dev/null && {n} network connect iso a >/dev/null && {n} network connect iso b >/dev/null"),
+        format!("{n} network ls >/dev/null && {n} network inspect web >/dev/null && {n} port ls >/dev/null"),
+        cni("ADD"),
+        format!("{n} pod create p1 --network web -p 9000:80 >/dev/null && {n} pod exec p1 -- true"),
+        format!("{n} pod ls >/dev/null && {n} pod inspect p1 >/dev/null"),
+        format!("{n} run --network web -p 8081:80 -- true && {n} run --network none -- true"),
+        format!("{n} run --network host -- true && {n} run --network pod:p1 -- true"),
+        format!("{n} run --name r1 --network web -- sleep 1 & r=$!; sleep 0.4; {n} run --network container:r1 -- true; wait $r"),
+        format!("{n} gc >/dev/null && {n} check >/dev/null && {n} firewall reload >/dev/null"),
+        format!("{n} graph --format json >/dev/null"),
+        cni("DEL"),
+        format!("{n} pod rm p1 && {n} network disconnect web a && {n} network disconnect in b"),
+        format!("{n} network rm --force iso && {n} network rm web && {n} network rm in && {n} network rm cninet"),
+        format!("{n} netns del a && {n} netns del b && {n} netns del c"),
+        format!("{n} gc >/dev/null && {n} check"),
+    ];
+    let start = Instant::now();
+    for step in &steps {
+        sb.sh_ok(step);
+    }
+    println!(
+        "{} steps in {:.1} s",
+        steps.len(),
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(sb.ok(&["network", "ls", "--json"]).trim(), "[]");
+    assert_same(&before, &host_state(&sb));
+    assert_eq!(
+        sb.sh_ok("nft list tables"),
+        format!("{tables_before}table inet nsnet\n")
+    );
 }
