@@ -1091,3 +1091,44 @@ fn gc_leaves_a_pod_in_the_making_alone_and_removes_one_whose_creation_was_killed
         );
     }
 }
+
+#[test]
+fn a_connect_after_the_table_was_deleted_puts_the_whole_table_back_first() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2", "e3"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["network", "create", "db", "--subnet", "10.11.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "e1", "-p", "8080:80"]);
+    let _srv = sb.tcp_server("e1", 80, "e1");
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    // Someone deletes nsnet's table while web's bridge is up; the next
+    // connect (web's bridge is up: no network set-up) must not declare a
+    // bare table holding its own elements only.
+    sb.sh_ok("nft delete table inet nsnet");
+    assert_eq!(sb.tcp_ask("outside", "203.0.113.1", 8080), None);
+    sb.ok(&["network", "connect", "web", "e2", "-p", "8081:80"]);
+    check(&sb, &[], true);
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    assert_eq!(elements_with(&sb, "\"tcp\"").len(), 2);
+    // The same when the connect is the first of another network.
+    sb.sh_ok("nft delete table inet nsnet");
+    sb.ok(&["network", "connect", "db", "e3"]);
+    check(&sb, &[], true);
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    assert!(sb.pings("e3", "10.11.0.1") && sb.pings("e2", "10.10.0.1"));
+    // One declaration: every chain holds the base ruleset's rules once.
+    assert_eq!(
+        sb.sh_ok("nft -a list chain inet nsnet publish | grep -c dnat")
+            .trim(),
+        "4"
+    );
+}

@@ -44,7 +44,7 @@ mod table;
 
 pub use check::{check, Drift};
 pub use gc::{gc, GcReport, Removed};
-pub use reload::reload;
+pub use reload::{networks_in_use, reinstall_if_deleted, reload};
 
 use super::{Context, Error, Result};
 use std::fs::File;

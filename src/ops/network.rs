@@ -306,7 +306,7 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
                 })?
         }
     };
-    let configured = configure_bridge(host, spec, index);
+    let configured = configure_bridge(ctx, host, spec, index);
     if configured.is_err() && created {
         // This call made the bridge: take it away again rather than leave a
         // half-configured one (the next connect makes it afresh).
@@ -318,7 +318,12 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
 }
 
 /// Gateway addresses, sysctls, up, and the network's firewall elements.
-fn configure_bridge(host: &mut Netlink, spec: &NetworkSpec, index: u32) -> Result<()> {
+fn configure_bridge(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+    index: u32,
+) -> Result<()> {
     let ns = "host";
     let present = host
         .addresses(Some(index))
@@ -348,7 +353,16 @@ fn configure_bridge(host: &mut Netlink, spec: &NetworkSpec, index: u32) -> Resul
             "1",
         )?;
     }
-    let mut fw = Firewall::open()?;
+    // The base ruleset is declared here, under nsnet's lock, by the first
+    // network to come up; a missing table while others are up was deleted
+    // (connect put it back whole just before, unless it went again since).
+    let mut fw = match Firewall::open_existing()? {
+        Some(fw) => fw,
+        None if super::maint::networks_in_use(ctx, host, Some(&spec.name))? => {
+            return Err(super::endpoint::table_deleted())
+        }
+        None => Firewall::open()?,
+    };
     fw.add_network(&rules(spec))?;
     // Up last: an up bridge is what lets other connects skip this function (and
     // nsnet's lock), so it must mean the firewall is declared too. Otherwise two
