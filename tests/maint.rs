@@ -717,6 +717,15 @@ fn kill_at(sb: &Sandbox, op: &str, delay: f64) -> bool {
     }
 }
 
+/// Runs `line` in the sandbox as [`kill_at`] does, without a kill; returns
+/// how long it took, in seconds.
+fn timed(sb: &Sandbox, line: &str) -> f64 {
+    let ns = sb.sh_ok(&format!(
+        "s=$(date +%s%N); {line} >/dev/null; echo $(( $(date +%s%N) - s ))"
+    ));
+    ns.trim().parse::<f64>().expect("a duration") / 1e9
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     Connect,
@@ -829,12 +838,7 @@ fn gc_rolls_back_or_keeps_whole_any_operation_killed_at_any_moment() {
     let mut rng = Rng::new();
     // How long each operation takes here, timed as `kill_at` runs it, to
     // spread the kills over all of it.
-    let time = |line: String| {
-        let ns = sb.sh_ok(&format!(
-            "s=$(date +%s%N); {n} {line} >/dev/null; echo $(( $(date +%s%N) - s ))"
-        ));
-        ns.trim().parse::<f64>().unwrap() / 1e9
-    };
+    let time = |line: String| timed(&sb, &format!("{n} {line}"));
     sb.netns(&["t0"]);
     let mut took = std::collections::BTreeMap::new();
     sb.ok(&["network", "connect", "web", "t0"]);
@@ -1131,4 +1135,109 @@ fn a_connect_after_the_table_was_deleted_puts_the_whole_table_back_first() {
             .trim(),
         "4"
     );
+}
+
+#[test]
+fn a_network_rm_killed_at_any_moment_is_finished_or_undone_by_gc() {
+    let sb = Sandbox::new();
+    let n = common::NSNET;
+    let mut rng = Rng::new();
+    let rounds = if slow() { 60 } else { 12 };
+    // How long an uninterrupted rm of such a network takes here.
+    let mut took = 0.0;
+    let mut killed = 0;
+    for r in 0..rounds {
+        let net = format!("r{r}");
+        let nss: Vec<String> = (0..3).map(|i| format!("r{r}e{i}")).collect();
+        sb.ok(&[
+            "network",
+            "create",
+            &net,
+            "--subnet",
+            &format!("10.{}.0.0/24", 100 + r),
+        ]);
+        for (i, ns) in nss.iter().enumerate() {
+            sb.netns(&[ns]);
+            let port = format!("{}:80", 10000 + 10 * r + i as u32);
+            sb.ok(&["network", "connect", &net, ns, "-p", &port]);
+        }
+        // The first round runs to its end and sets the scale for the others.
+        let line = format!("{n} network rm --force {net}");
+        let done = if r == 0 {
+            took = timed(&sb, &line);
+            true
+        } else {
+            kill_at(&sb, &line, took * rng.unit())
+        };
+        killed += usize::from(!done);
+        gc(&sb);
+        check(&sb, &[], true);
+        assert_eq!(
+            sb.sh_ok("ls -A /run/nsnet/inflight 2>/dev/null || true"),
+            ""
+        );
+        // Whatever is left is whole, and a second rm takes it all away.
+        let exists = sb.nsnet(&["network", "inspect", &net]).status.success();
+        assert!(
+            !done || !exists,
+            "{net}: rm finished but the network is left"
+        );
+        if exists {
+            let eps = inspect(&sb, &net)["endpoints"].as_array().unwrap().clone();
+            for e in &eps {
+                assert!(sb.pings(
+                    e["namespace"].as_str().unwrap(),
+                    &format!("10.{}.0.1", 100 + r)
+                ));
+            }
+            sb.ok(&["network", "rm", "--force", &net]);
+        }
+        let bridge = format!("nsbr-{net}");
+        assert!(!sb.links("host").contains(&bridge));
+        assert!(
+            elements_with(&sb, &bridge).is_empty(),
+            "{:?}",
+            sb.nft_elements()
+        );
+        assert!(elements_with(&sb, &format!("10.{}.", 100 + r)).is_empty());
+        for ns in &nss {
+            assert_eq!(sb.links(ns), ["lo"], "{ns}");
+        }
+        check(&sb, &[], true);
+    }
+    println!("network rm: {rounds} rounds ({took:.3} s uninterrupted), {killed} killed half way");
+    // Caught while it holds the operations lock (its teardown of endpoints),
+    // a killed rm leaves a journal, and gc finishes that teardown.
+    for r in 0..3u32 {
+        let net = format!("s{r}");
+        sb.ok(&[
+            "network",
+            "create",
+            &net,
+            "--subnet",
+            &format!("10.{}.0.0/24", 200 + r),
+        ]);
+        for i in 0..3 {
+            let ns = format!("s{r}e{i}");
+            sb.netns(&[&ns]);
+            sb.ok(&["network", "connect", &net, &ns]);
+        }
+        let op = background(&format!("{n} network rm --force {net}"));
+        let journal = sb.sh_ok(&format!(
+            "{op}
+             while kill -STOP $p 2>/dev/null; do
+                 flock -n -x /run/nsnet/ops.lock true || break
+                 kill -CONT $p
+             done
+             ls -A /run/nsnet/inflight; kill -9 $p; wait $w"
+        ));
+        assert_ne!(
+            journal, "",
+            "{net}: rm was never seen holding the lock with a journal"
+        );
+        gc(&sb);
+        check(&sb, &[], true);
+        sb.ok(&["network", "rm", "--force", &net]);
+        check(&sb, &[], true);
+    }
 }
