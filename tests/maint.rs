@@ -1241,3 +1241,59 @@ fn a_network_rm_killed_at_any_moment_is_finished_or_undone_by_gc() {
         check(&sb, &[], true);
     }
 }
+
+#[test]
+fn gc_collects_a_killed_named_run_and_one_killed_while_it_started() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let n = common::NSNET;
+    let _run = sb.spawn(&format!(
+        "exec {n} run --name r1 --network web -p 8080:80 -- sleep 600"
+    ));
+    sb.wait_for("the run's endpoint", || {
+        inspect(&sb, "web")["endpoints"].as_array().unwrap().len() == 1
+    });
+    assert_eq!(gc(&sb), "", "a live named run is not garbage");
+    let pid = sb.sh_ok("cat /run/nsnet/runs/r1/pid").trim().to_owned();
+    assert_eq!(
+        sb.sh_ok(&format!("tr '\\0' ' ' </proc/{pid}/cmdline")),
+        format!("{n} run --name r1 --network web -p 8080:80 -- sleep 600 ")
+    );
+    sb.sh_ok(&format!("kill -9 {pid}"));
+    sb.wait_for("the run to die", || {
+        !sb.sh(&format!("kill -0 {pid}")).status.success()
+    });
+    let out = gc(&sb);
+    assert!(out.contains("removed endpoint web/run:r1 ("), "{out}");
+    assert!(
+        out.contains(&format!(
+            "removed run r1: its nsnet run process {pid} is gone"
+        )),
+        "{out}"
+    );
+    assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "");
+    assert!(leases(&sb, "web").is_empty());
+    assert!(elements_with(&sb, "8080").is_empty());
+    check(&sb, &[], true);
+    // The name is free again.
+    sb.ok(&["run", "--name", "r1", "--network", "web", "--", "true"]);
+
+    // Killed at any moment of its start: gc leaves nothing.
+    let took = timed(&sb, &format!("{n} run --name t --network web -- true"));
+    let mut rng = Rng::new();
+    for i in 0..12u32 {
+        let line = format!(
+            "{n} run --name k{i} --network web -p {}:80 -- sleep 30",
+            9000 + i
+        );
+        assert!(
+            !kill_at(&sb, &line, took * rng.unit()),
+            "the run ended by itself"
+        );
+        gc(&sb);
+        assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "", "round {i}");
+        assert!(leases(&sb, "web").is_empty(), "round {i}");
+        assert!(elements_with(&sb, "\"tcp\"").is_empty(), "round {i}");
+        assert_consistent(&sb);
+    }
+}
