@@ -859,8 +859,18 @@ fn gc_rolls_back_or_keeps_whole_any_operation_killed_at_any_moment() {
     let rounds = if slow() { 240 } else { 40 };
     let (mut killed, mut finished) = (std::collections::BTreeMap::new(), 0);
     let started = std::time::Instant::now();
+    let mut most = (0, 0);
     for i in 0..rounds {
-        let mut op = [Op::Connect, Op::PodCreate, Op::Disconnect, Op::PodRm][i % 4];
+        // Twice as many creations as removals: the store fills up, so each
+        // kill lands among more and more endpoints and pods.
+        let mut op = [
+            Op::Connect,
+            Op::PodCreate,
+            Op::Connect,
+            Op::Disconnect,
+            Op::PodCreate,
+            Op::PodRm,
+        ][i % 6];
         if op == Op::Disconnect && model.connected.is_empty() {
             op = Op::Connect;
         }
@@ -925,13 +935,17 @@ fn gc_rolls_back_or_keeps_whole_any_operation_killed_at_any_moment() {
             }
         }
         assert_holds_exactly(&sb, &model);
+        most.0 = most.0.max(model.connected.len());
+        most.1 = most.1.max(model.pods.len());
     }
     println!(
         "{rounds} rounds in {:.1} s: {finished} finished before the kill, killed {killed:?}; \
-         {} endpoints and {} pods whole at the end",
+         {} endpoints and {} pods whole at the end (at most {} and {})",
         started.elapsed().as_secs_f64(),
         model.connected.len(),
-        model.pods.len()
+        model.pods.len(),
+        most.0,
+        most.1
     );
 }
 
