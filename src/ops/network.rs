@@ -409,17 +409,17 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
     let mut errors = Vec::new();
-    let recorded = state.endpoints(Some(name.as_str()))?;
-    // Like a disconnect: the operations lock held shared and a journal per
-    // endpoint, so gc waits, and finishes the teardown of any endpoint this
-    // process was killed in the middle of. (What comes after the endpoints,
-    // the bridge, its elements and the definition, a second `network rm`
-    // finishes; a network without its bridge is one that is not up yet.)
-    let _in_flight = super::maint::InFlight::begin(ctx, recorded.iter().map(|e| e.id.as_str()))?;
+    // Teardowns run like a disconnect's: the operations lock held shared and a
+    // journal per endpoint, so gc waits, and finishes the teardown of any
+    // endpoint this process was killed in the middle of. (What comes after
+    // the endpoints, the bridge, its elements and the definition, a second
+    // `network rm` finishes; a network without its bridge is one not up yet.)
+    let journaled =
+        |eps: &[Endpoint]| super::maint::InFlight::begin(ctx, eps.iter().map(|e| e.id.as_str()));
     // Endpoints whose veth is gone (their namespace died without a disconnect)
     // hold nothing but leases: release them whatever `force` says.
-    let mut endpoints = Vec::new();
-    for ep in recorded {
+    let (mut endpoints, mut dead) = (Vec::new(), Vec::new());
+    for ep in state.endpoints(Some(name.as_str()))? {
         let alive = host
             .link_by_name(&ep.host_ifname)
             .map_err(nl_err("host", "looking up a veth"))?
@@ -427,11 +427,17 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
         if alive {
             endpoints.push(ep);
         } else {
+            dead.push(ep);
+        }
+    }
+    if !dead.is_empty() {
+        let _in_flight = journaled(&dead)?;
+        for ep in &dead {
             errors.extend(super::endpoint::teardown(
                 &mut host,
                 &mut state,
                 &spec.bridge,
-                &ep,
+                ep,
             ));
         }
     }
@@ -446,6 +452,7 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
                 .join(", ")
         )));
     }
+    let _in_flight = journaled(&endpoints)?;
     for ep in &endpoints {
         errors.extend(super::endpoint::teardown(
             &mut host,

@@ -129,16 +129,19 @@ fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
             "a run named {id} is running already"
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-        what: format!("creating {}", dir.display()),
-        source: e,
-    })?;
-    let pid_file = dir.join(PID_FILE);
-    std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(|e| Error::Io {
-        what: format!("writing {}", pid_file.display()),
-        source: e,
-    })?;
-    new_netns(dir)
+    let made = (|| {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            what: format!("creating {}", dir.display()),
+            source: e,
+        })?;
+        let pid_file = dir.join(PID_FILE);
+        std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(|e| Error::Io {
+            what: format!("writing {}", pid_file.display()),
+            source: e,
+        })?;
+        new_netns(dir)
+    })();
+    made.inspect_err(|_| release_netns(dir))
 }
 
 /// Runs the command in its mode and returns its exit code; everything the run
@@ -192,14 +195,7 @@ fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
         None => format!("run-{}", std::process::id()),
     };
     let dir = run_dir(ctx, &id);
-    match make_run_dir(ctx, &id, &dir) {
-        Err(Error::Invalid(m)) => return Err(Error::Invalid(m)),
-        Err(e) => {
-            release_netns(&dir);
-            return Err(e);
-        }
-        Ok(()) => {}
-    }
+    make_run_dir(ctx, &id, &dir)?;
     let network = match mode {
         Mode::Network(n) => Some(n.clone()),
         _ => None,
