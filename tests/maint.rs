@@ -1240,7 +1240,8 @@ fn a_network_rm_killed_at_any_moment_is_finished_or_undone_by_gc() {
         let journal = sb.sh_ok(&format!(
             "{op}
              while kill -STOP $p 2>/dev/null; do
-                 flock -n -x /run/nsnet/ops.lock true || break
+                 flock -n -x /run/nsnet/ops.lock true ||
+                     ! ls -A /run/nsnet/inflight | grep -q . || break
                  kill -CONT $p
              done
              ls -A /run/nsnet/inflight; kill -9 $p; wait $w"
