@@ -1312,3 +1312,27 @@ fn gc_collects_a_killed_named_run_and_one_killed_while_it_started() {
         assert_consistent(&sb);
     }
 }
+
+#[test]
+fn gc_removes_the_empty_netns_file_a_pod_rm_killed_while_unpinning_left() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web"]);
+    let pid = serde_json::from_str::<Value>(&sb.ok(&["pod", "inspect", "p1"])).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    // What `pod rm` leaves when killed between unmounting /run/netns/p1 and
+    // removing the file: a dead pod and an empty file of its name.
+    sb.sh_ok(&format!("kill -9 {pid}; umount /run/netns/p1"));
+    sb.wait_for("the pod to be dead", || {
+        sb.ok(&["pod", "ls"]).contains("dead")
+    });
+    assert_eq!(sb.sh_ok("ls /run/netns"), "p1\n");
+    let out = gc(&sb);
+    assert!(out.contains("removed pod p1"), "{out}");
+    assert_eq!(sb.sh_ok("ls -A /run/netns"), "");
+    check(&sb, &[], true);
+    // The name is free again.
+    sb.ok(&["pod", "create", "p1", "--network", "web"]);
+    assert!(sb.pings("p1", "10.10.0.1"));
+}

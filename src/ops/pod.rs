@@ -356,9 +356,13 @@ pub fn remove(ctx: &Context, name: &str, force: bool) -> Result<()> {
         }
     }
     if let Ok(ns_name) = name.parse::<NetnsName>() {
-        // Only the name nsnet gave this pod: the same namespace as the pinned one.
-        let ours =
-            std::fs::metadata(netns::named_path(&ns_name)).is_ok_and(|m| m.ino() == pod.net_inode);
+        // Only the name nsnet gave this pod: the same namespace as the pinned
+        // one, or an empty leftover of its name (an earlier `pod rm` or the
+        // creation was killed between the file and the mount; `pod create`
+        // refuses a name that exists, so the file is this pod's).
+        let ours = std::fs::metadata(netns::named_path(&ns_name))
+            .is_ok_and(|m| m.ino() == pod.net_inode)
+            || netns::is_leftover(&ns_name);
         if ours {
             if let Err(e) = netns::delete(&ns_name) {
                 errors.push(e.to_string());
