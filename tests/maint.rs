@@ -1336,3 +1336,167 @@ fn gc_removes_the_empty_netns_file_a_pod_rm_killed_while_unpinning_left() {
     sb.ok(&["pod", "create", "p1", "--network", "web"]);
     assert!(sb.pings("p1", "10.10.0.1"));
 }
+
+/// One concurrent batch for [`kills_among_concurrent_operations_leave_exactly_what_finished`]:
+/// every job started at once, SIGKILL to those `kill` picks at one moment within
+/// `window` seconds; returns each job's exit status ("0", "137", ...).
+fn batch_with_kills(
+    sb: &Sandbox,
+    jobs: &[String],
+    kill: impl Fn(usize) -> bool,
+    delay: f64,
+) -> Vec<String> {
+    let mut script = String::from("rm -rf /run/q && mkdir /run/q\n");
+    for (i, job) in jobs.iter().enumerate() {
+        script += &format!("{job} >/dev/null 2>/run/q/{i}.err & p{i}=$!\n");
+    }
+    script += &format!("sleep {delay:.4}\n");
+    for i in (0..jobs.len()).filter(|i| kill(*i)) {
+        script += &format!("kill -9 $p{i} 2>/dev/null\n");
+    }
+    for i in 0..jobs.len() {
+        script += &format!("wait $p{i}; echo $?\n");
+    }
+    let codes: Vec<String> = sb.sh_ok(&script).lines().map(str::to_owned).collect();
+    for (i, rc) in codes.iter().enumerate() {
+        assert!(
+            rc == "0" || rc == "137",
+            "{}: exit {rc}: {}",
+            jobs[i],
+            sb.sh_ok(&format!("cat /run/q/{i}.err"))
+        );
+    }
+    codes
+}
+
+#[test]
+fn kills_among_concurrent_operations_leave_exactly_what_finished() {
+    const JOBS: usize = 16;
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "web", "type": "nsnet",
+        "ipam": {"ranges": [[{"subnet": "10.10.0.0/24"}]]}});
+    sb.sh_ok(&format!("cat > /run/web.json <<'EOF'\n{conf}\nEOF"));
+    let n = common::NSNET;
+    let cni = |cmd: &str, ns: &str| {
+        format!(
+            "CNI_COMMAND={cmd} CNI_CONTAINERID={ns} CNI_NETNS=/run/netns/{ns} CNI_IFNAME=eth0 \
+             CNI_PATH=/run/cni-bin {n} </run/web.json"
+        )
+    };
+    let mut rng = Rng::new();
+    let rounds = if slow() { 25 } else { 5 };
+    let (mut killed, mut finished) = (0, 0);
+    for r in 0..rounds {
+        let names: Vec<String> = (0..JOBS).map(|i| format!("q{r}x{i}")).collect();
+        sb.sh_ok(&format!(
+            "for n in {}; do ip netns add $n; done",
+            names.join(" ")
+        ));
+        // Half through the CLI (with a port), half as CNI ADDs; every other
+        // pair is killed at one random moment. Then the same the other way.
+        for phase in ["add", "del"] {
+            let jobs: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(i, ns)| match (phase, i % 2) {
+                    ("add", 0) => format!(
+                        "{n} network connect web {ns} -p {}:80",
+                        20000 + r * JOBS + i
+                    ),
+                    ("add", _) => cni("ADD", ns),
+                    (_, 0) => format!("{n} network disconnect web {ns}"),
+                    _ => cni("DEL", ns),
+                })
+                .collect();
+            let before: Vec<bool> = {
+                let eps = inspect(&sb, "web")["endpoints"].as_array().unwrap().clone();
+                names
+                    .iter()
+                    .map(|ns| {
+                        eps.iter().any(|e| {
+                            e["namespace"] == ns.as_str()
+                                || e["namespace"] == format!("/run/netns/{ns}")
+                        })
+                    })
+                    .collect()
+            };
+            // A disconnect of what is not connected fails: only those that are.
+            let jobs: Vec<String> = jobs
+                .into_iter()
+                .enumerate()
+                .map(|(i, j)| {
+                    if phase == "del" && i % 2 == 0 && !before[i] {
+                        "true".into()
+                    } else {
+                        j
+                    }
+                })
+                .collect();
+            let noop: Vec<bool> = jobs.iter().map(|j| j == "true").collect();
+            let codes = batch_with_kills(&sb, &jobs, |i| (i / 2) % 2 == r % 2, 0.15 * rng.unit());
+            gc(&sb);
+            let eps = assert_consistent(&sb);
+            let present = |ns: &str| {
+                eps.iter()
+                    .any(|e| e["namespace"] == ns || e["namespace"] == format!("/run/netns/{ns}"))
+            };
+            let mut alive = Vec::new();
+            for (i, ns) in names.iter().enumerate() {
+                match (noop[i], codes[i] == "0") {
+                    (true, _) => {}
+                    (false, true) => {
+                        finished += 1;
+                        assert_eq!(
+                            present(ns),
+                            phase == "add",
+                            "round {r} {phase}: {ns} finished"
+                        );
+                    }
+                    (false, false) => killed += 1,
+                }
+                if present(ns) {
+                    alive.push(ns.as_str());
+                } else {
+                    assert_eq!(sb.links(ns), ["lo"], "round {r} {phase}: {ns}");
+                }
+            }
+            // Every live endpoint works, and holds an address of its own.
+            let mut addresses: Vec<String> = eps
+                .iter()
+                .map(|e| e["addresses"][0].as_str().unwrap().to_owned())
+                .collect();
+            let count = addresses.len();
+            addresses.sort();
+            addresses.dedup();
+            assert_eq!(addresses.len(), count, "an address handed out twice");
+            assert_eq!(count, alive.len());
+            let unreachable = sb.sh_ok(&format!(
+                "for n in {}; do ip netns exec $n ping -c1 -W2 10.10.0.1 >/dev/null || echo $n; done",
+                alive.join(" ")
+            ));
+            assert_eq!(unreachable, "", "round {r} {phase}");
+        }
+        // What the kills kept goes before the next round.
+        for (i, ns) in names.iter().enumerate() {
+            if i % 2 == 0 {
+                let _ = sb.nsnet(&["network", "disconnect", "web", ns]);
+            } else {
+                sb.sh_ok(&cni("DEL", ns));
+            }
+        }
+        assert!(inspect(&sb, "web")["endpoints"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        sb.sh_ok(&format!(
+            "for n in {}; do ip netns del $n; done",
+            names.join(" ")
+        ));
+    }
+    check(&sb, &[], true);
+    println!(
+        "{rounds} rounds of {JOBS} concurrent connects/ADDs and {JOBS} disconnects/DELs: \
+         {killed} killed, {finished} finished"
+    );
+}
