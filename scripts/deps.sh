@@ -9,7 +9,7 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ps >/dev/null 2>&1 || need+=(procps)
-command -v iptables-nft >/dev/null 2>&1 || need+=(iptables)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (install them as root: apt-get install -y ${need[*]})" >&2

@@ -220,6 +220,13 @@ fn is_netns_mount(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|fs| fs.f_type as i64 == NSFS_MAGIC)
 }
 
+/// Whether `/run/netns/NAME` is a leftover: a file with no namespace mounted
+/// on it, what a process killed while it pinned or deleted that name leaves.
+pub fn is_leftover(name: &NetnsName) -> bool {
+    let path = named_path(name);
+    std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) && !is_netns_mount(&path)
+}
+
 /// Makes `/run/netns` a shared mount point, as iproute2 does, so namespaces mounted
 /// there later also appear in mount namespaces copied from this one (and vice versa).
 fn prepare_run_dir() -> Result<()> {

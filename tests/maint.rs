@@ -665,42 +665,288 @@ fn assert_consistent(sb: &Sandbox) -> Vec<Value> {
     eps
 }
 
+/// Whether the opt-in long versions of the slow tests run (`NSNET_SLOW_TESTS=1`).
+fn slow() -> bool {
+    std::env::var("NSNET_SLOW_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// xorshift64: the crash test's kill moments, repeatable with `NSNET_CRASH_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let seed = std::env::var("NSNET_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+            .max(1);
+        println!("crash test seed {seed} (NSNET_CRASH_SEED={seed} repeats the kill moments)");
+        Rng(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn pick<'a>(&mut self, from: &'a std::collections::BTreeSet<String>) -> &'a str {
+        let i = (self.next() % from.len() as u64) as usize;
+        from.iter().nth(i).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// Runs `op` (a shell command line), kills it with SIGKILL after `delay`
+/// seconds; true when it had finished on its own (exit 0), false when the
+/// kill ended it. Any other end is a failure of the operation itself.
+fn kill_at(sb: &Sandbox, op: &str, delay: f64) -> bool {
+    let rc = sb.sh_ok(&format!(
+        "{op} >/dev/null 2>/run/op.err & p=$!; sleep {delay:.4}; kill -9 $p 2>/dev/null; wait $p; echo $?"
+    ));
+    match rc.trim() {
+        "0" => true,
+        "137" => false,
+        rc => panic!("{op}: exit {rc}: {}", sb.sh_ok("cat /run/op.err")),
+    }
+}
+
+/// Runs `line` in the sandbox as [`kill_at`] does, without a kill; returns
+/// how long it took, in seconds.
+fn timed(sb: &Sandbox, line: &str) -> f64 {
+    let ns = sb.sh_ok(&format!(
+        "s=$(date +%s%N); {line} >/dev/null; echo $(( $(date +%s%N) - s ))"
+    ));
+    ns.trim().parse::<f64>().expect("a duration") / 1e9
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    Connect,
+    Disconnect,
+    PodCreate,
+    PodRm,
+}
+
+/// What completed operations made: CLI endpoints by namespace, and pods.
+#[derive(Default)]
+struct Model {
+    connected: std::collections::BTreeSet<String>,
+    pods: std::collections::BTreeSet<String>,
+}
+
+/// After gc: the store and the kernel hold exactly `model`'s endpoints and
+/// pods, each whole, every address once; check is clean, no journal is left.
+fn assert_holds_exactly(sb: &Sandbox, model: &Model) {
+    let eps = assert_consistent(sb);
+    let mut namespaces: Vec<String> = Vec::new();
+    let mut pods: Vec<String> = Vec::new();
+    for e in &eps {
+        let id = e["id"].as_str().unwrap();
+        match id.strip_prefix("web/pod:") {
+            Some(pod) => pods.push(pod.to_owned()),
+            None => namespaces.push(e["namespace"].as_str().unwrap().to_owned()),
+        }
+    }
+    namespaces.sort();
+    pods.sort();
+    assert_eq!(namespaces, Vec::from_iter(model.connected.iter().cloned()));
+    assert_eq!(pods, Vec::from_iter(model.pods.iter().cloned()));
+    let listed: Value = serde_json::from_str(&sb.ok(&["pod", "ls", "--json"])).unwrap();
+    let mut listed: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["status"], "running", "{p}");
+            p["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, pods);
+    assert_eq!(sb.live("nsnet-pause").len(), pods.len(), "pause processes");
+    // The bridge's ports are exactly the endpoints' veths.
+    let mut ports: Vec<String> = sb
+        .json("ip -j link show master nsbr-web")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap().to_owned())
+        .collect();
+    ports.sort();
+    let mut veths: Vec<String> = eps
+        .iter()
+        .map(|e| e["host_interface"].as_str().unwrap().to_owned())
+        .collect();
+    veths.sort();
+    assert_eq!(ports, veths);
+    // Every address once, in the store and in the namespaces alike.
+    let mut stored: Vec<String> = eps
+        .iter()
+        .map(|e| e["addresses"][0].as_str().unwrap().to_owned())
+        .collect();
+    stored.sort();
+    let mut kernel: Vec<String> = Vec::new();
+    for ns in model.connected.iter().chain(&model.pods) {
+        for l in sb
+            .json(&format!("ip -n {ns} -j addr show scope global"))
+            .as_array()
+            .unwrap()
+        {
+            // `ip -j` lists an empty object for each address the filter hides.
+            for a in l["addr_info"].as_array().unwrap() {
+                if let Some(local) = a["local"].as_str() {
+                    kernel.push(format!("{local}/{}", a["prefixlen"]));
+                }
+            }
+        }
+    }
+    kernel.sort();
+    assert_eq!(kernel, stored);
+    let mut unique = stored.clone();
+    unique.dedup();
+    assert_eq!(unique, stored, "an address handed out twice");
+    // One membership and one published port per endpoint, nothing more.
+    let members = sb
+        .nft_elements()
+        .into_iter()
+        .filter(|(set, _)| set == "members4");
+    assert_eq!(members.count(), eps.len());
+    assert_eq!(elements_with(sb, "\"tcp\"").len(), eps.len());
+    let mut named: Vec<String> = sb
+        .sh_ok("ls /run/netns")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    named.sort();
+    let mut expected: Vec<String> = model.connected.iter().chain(&model.pods).cloned().collect();
+    expected.sort();
+    assert_eq!(named, expected, "named namespaces");
+}
+
 #[test]
-fn gc_rolls_back_or_keeps_whole_a_connect_or_disconnect_killed_at_any_moment() {
+fn gc_rolls_back_or_keeps_whole_any_operation_killed_at_any_moment() {
     let sb = Sandbox::new();
     sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
     let n = common::NSNET;
-    let mut kept = 0;
-    // A connect takes 10-20 ms here: spread the kill over all of it, and
-    // over a disconnect of a whole endpoint every third round.
-    for i in 0..36u32 {
-        let ns = format!("k{i}");
-        sb.netns(&[&ns]);
-        let port = format!("{}:80", 10000 + i);
-        if i % 3 == 2 {
-            sb.ok(&["network", "connect", "web", &ns, "-p", &port]);
-            kill_after(
-                &sb,
-                &format!("{n} network disconnect web {ns}"),
-                f64::from(i) * 0.001,
-            );
-        } else {
-            let op = format!("{n} network connect web {ns} -p {port}");
-            kill_after(&sb, &op, f64::from(i) * 0.0006);
+    let mut rng = Rng::new();
+    // How long each operation takes here, timed as `kill_at` runs it, to
+    // spread the kills over all of it.
+    let time = |line: String| timed(&sb, &format!("{n} {line}"));
+    sb.netns(&["t0"]);
+    let mut took = std::collections::BTreeMap::new();
+    sb.ok(&["network", "connect", "web", "t0"]);
+    sb.ok(&["network", "disconnect", "web", "t0"]);
+    took.insert(
+        Op::Connect,
+        time("network connect web t0 -p 9999:80".into()),
+    );
+    took.insert(Op::Disconnect, time("network disconnect web t0".into()));
+    took.insert(
+        Op::PodCreate,
+        time("pod create t1 --network web -p 9999:80".into()),
+    );
+    took.insert(Op::PodRm, time("pod rm t1".into()));
+    sb.sh_ok("ip netns del t0");
+    println!("uninterrupted: {took:?} s");
+    let mut model = Model::default();
+    let rounds = if slow() { 240 } else { 40 };
+    let (mut killed, mut finished) = (std::collections::BTreeMap::new(), 0);
+    let started = std::time::Instant::now();
+    let mut most = (0, 0);
+    for i in 0..rounds {
+        // Twice as many creations as removals: the store fills up, so each
+        // kill lands among more and more endpoints and pods.
+        let mut op = [
+            Op::Connect,
+            Op::PodCreate,
+            Op::Connect,
+            Op::Disconnect,
+            Op::PodCreate,
+            Op::PodRm,
+        ][i % 6];
+        if op == Op::Disconnect && model.connected.is_empty() {
+            op = Op::Connect;
         }
+        if op == Op::PodRm && model.pods.is_empty() {
+            op = Op::PodCreate;
+        }
+        let delay = took[&op] * 0.9 * rng.unit();
+        let port = 10000 + i;
+        let (target, line) = match op {
+            Op::Connect => {
+                let ns = format!("k{i}");
+                sb.netns(&[&ns]);
+                let line = format!("{n} network connect web {ns} -p {port}:80");
+                (ns, line)
+            }
+            Op::Disconnect => {
+                let ns = rng.pick(&model.connected).to_owned();
+                let line = format!("{n} network disconnect web {ns}");
+                (ns, line)
+            }
+            Op::PodCreate => {
+                let pod = format!("p{i}");
+                let line = format!("{n} pod create {pod} --network web -p {port}:80");
+                (pod, line)
+            }
+            Op::PodRm => {
+                let pod = rng.pick(&model.pods).to_owned();
+                let line = format!("{n} pod rm {pod}");
+                (pod, line)
+            }
+        };
+        let done = kill_at(&sb, &line, delay);
         gc(&sb);
-        let eps = assert_consistent(&sb);
-        let here = eps.iter().any(|e| e["namespace"] == ns.as_str());
-        kept += usize::from(here);
-        // Whatever survived works; whatever did not left nothing behind.
-        if here {
-            assert!(sb.pings(&ns, "10.10.0.1"), "{ns}");
+        // A killed operation either finished or left nothing: look which.
+        let present = match op {
+            Op::Connect | Op::Disconnect => inspect(&sb, "web")["endpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["namespace"] == target.as_str()),
+            Op::PodCreate | Op::PodRm => sb.nsnet(&["pod", "inspect", &target]).status.success(),
+        };
+        let made = matches!(op, Op::Connect | Op::PodCreate);
+        if done {
+            finished += 1;
+            assert_eq!(present, made, "round {i}: {op:?} {target} finished");
         } else {
-            assert_eq!(sb.links(&ns), ["lo"], "{ns}");
+            *killed.entry(op).or_insert(0) += 1;
         }
+        let (set, is_pod) = match op {
+            Op::Connect | Op::Disconnect => (&mut model.connected, false),
+            Op::PodCreate | Op::PodRm => (&mut model.pods, true),
+        };
+        if present {
+            set.insert(target.clone());
+            assert!(sb.pings(&target, "10.10.0.1"), "round {i}: {op:?} {target}");
+        } else {
+            set.remove(&target);
+            if !is_pod {
+                assert_eq!(sb.links(&target), ["lo"], "round {i}: {op:?} {target}");
+                sb.sh_ok(&format!("ip netns del {target}"));
+            }
+        }
+        assert_holds_exactly(&sb, &model);
+        most.0 = most.0.max(model.connected.len());
+        most.1 = most.1.max(model.pods.len());
     }
-    println!("{kept} of 36 endpoints were whole after the kill and gc");
-    assert_eq!(elements_with(&sb, "\"tcp\"").len(), kept);
+    println!(
+        "{rounds} rounds in {:.1} s: {finished} finished before the kill, killed {killed:?}; \
+         {} endpoints and {} pods whole at the end (at most {} and {})",
+        started.elapsed().as_secs_f64(),
+        model.connected.len(),
+        model.pods.len(),
+        most.0,
+        most.1
+    );
 }
 
 #[test]
@@ -862,4 +1108,395 @@ fn gc_leaves_a_pod_in_the_making_alone_and_removes_one_whose_creation_was_killed
             "{pods}"
         );
     }
+}
+
+#[test]
+fn a_connect_after_the_table_was_deleted_puts_the_whole_table_back_first() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2", "e3"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["network", "create", "db", "--subnet", "10.11.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "e1", "-p", "8080:80"]);
+    let _srv = sb.tcp_server("e1", 80, "e1");
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    // Someone deletes nsnet's table while web's bridge is up; the next
+    // connect (web's bridge is up: no network set-up) must not declare a
+    // bare table holding its own elements only.
+    sb.sh_ok("nft delete table inet nsnet");
+    assert_eq!(sb.tcp_ask("outside", "203.0.113.1", 8080), None);
+    sb.ok(&["network", "connect", "web", "e2", "-p", "8081:80"]);
+    check(&sb, &[], true);
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    assert_eq!(elements_with(&sb, "\"tcp\"").len(), 2);
+    // The same when the connect is the first of another network.
+    sb.sh_ok("nft delete table inet nsnet");
+    sb.ok(&["network", "connect", "db", "e3"]);
+    check(&sb, &[], true);
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 8080).as_deref(),
+        Some("e1")
+    );
+    assert!(sb.pings("e3", "10.11.0.1") && sb.pings("e2", "10.10.0.1"));
+    // One declaration: every chain holds the base ruleset's rules once.
+    assert_eq!(
+        sb.sh_ok("nft -a list chain inet nsnet publish | grep -c dnat")
+            .trim(),
+        "4"
+    );
+}
+
+#[test]
+fn a_network_rm_killed_at_any_moment_is_finished_or_undone_by_gc() {
+    let sb = Sandbox::new();
+    let n = common::NSNET;
+    let mut rng = Rng::new();
+    let rounds = if slow() { 60 } else { 12 };
+    // How long an uninterrupted rm of such a network takes here.
+    let mut took = 0.0;
+    let mut killed = 0;
+    for r in 0..rounds {
+        let net = format!("r{r}");
+        let nss: Vec<String> = (0..3).map(|i| format!("r{r}e{i}")).collect();
+        sb.ok(&[
+            "network",
+            "create",
+            &net,
+            "--subnet",
+            &format!("10.{}.0.0/24", 100 + r),
+        ]);
+        for (i, ns) in nss.iter().enumerate() {
+            sb.netns(&[ns]);
+            let port = format!("{}:80", 10000 + 10 * r + i as u32);
+            sb.ok(&["network", "connect", &net, ns, "-p", &port]);
+        }
+        // The first round runs to its end and sets the scale for the others.
+        let line = format!("{n} network rm --force {net}");
+        let done = if r == 0 {
+            took = timed(&sb, &line);
+            true
+        } else {
+            kill_at(&sb, &line, took * rng.unit())
+        };
+        killed += usize::from(!done);
+        gc(&sb);
+        check(&sb, &[], true);
+        assert_eq!(
+            sb.sh_ok("ls -A /run/nsnet/inflight 2>/dev/null || true"),
+            ""
+        );
+        // Whatever is left is whole, and a second rm takes it all away.
+        let exists = sb.nsnet(&["network", "inspect", &net]).status.success();
+        assert!(
+            !done || !exists,
+            "{net}: rm finished but the network is left"
+        );
+        if exists {
+            let eps = inspect(&sb, &net)["endpoints"].as_array().unwrap().clone();
+            for e in &eps {
+                assert!(sb.pings(
+                    e["namespace"].as_str().unwrap(),
+                    &format!("10.{}.0.1", 100 + r)
+                ));
+            }
+            sb.ok(&["network", "rm", "--force", &net]);
+        }
+        let bridge = format!("nsbr-{net}");
+        assert!(!sb.links("host").contains(&bridge));
+        assert!(
+            elements_with(&sb, &bridge).is_empty(),
+            "{:?}",
+            sb.nft_elements()
+        );
+        assert!(elements_with(&sb, &format!("10.{}.", 100 + r)).is_empty());
+        for ns in &nss {
+            assert_eq!(sb.links(ns), ["lo"], "{ns}");
+        }
+        check(&sb, &[], true);
+    }
+    println!("network rm: {rounds} rounds ({took:.3} s uninterrupted), {killed} killed half way");
+    // Caught while it holds the operations lock (its teardown of endpoints),
+    // a killed rm leaves a journal, and gc finishes that teardown.
+    for r in 0..3u32 {
+        let net = format!("s{r}");
+        sb.ok(&[
+            "network",
+            "create",
+            &net,
+            "--subnet",
+            &format!("10.{}.0.0/24", 200 + r),
+        ]);
+        for i in 0..3 {
+            let ns = format!("s{r}e{i}");
+            sb.netns(&[&ns]);
+            sb.ok(&["network", "connect", &net, &ns]);
+        }
+        let op = background(&format!("{n} network rm --force {net}"));
+        let journal = sb.sh_ok(&format!(
+            "{op}
+             while kill -STOP $p 2>/dev/null; do
+                 flock -n -x /run/nsnet/ops.lock true ||
+                     ! ls -A /run/nsnet/inflight | grep -q . || break
+                 kill -CONT $p
+             done
+             ls -A /run/nsnet/inflight; kill -9 $p; wait $w"
+        ));
+        assert_ne!(
+            journal, "",
+            "{net}: rm was never seen holding the lock with a journal"
+        );
+        gc(&sb);
+        check(&sb, &[], true);
+        sb.ok(&["network", "rm", "--force", &net]);
+        check(&sb, &[], true);
+    }
+}
+
+#[test]
+fn gc_collects_a_killed_named_run_and_one_killed_while_it_started() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let n = common::NSNET;
+    let _run = sb.spawn(&format!(
+        "exec {n} run --name r1 --network web -p 8080:80 -- sleep 600"
+    ));
+    sb.wait_for("the run's endpoint", || {
+        inspect(&sb, "web")["endpoints"].as_array().unwrap().len() == 1
+    });
+    assert_eq!(gc(&sb), "", "a live named run is not garbage");
+    let pid = sb.sh_ok("cat /run/nsnet/runs/r1/pid").trim().to_owned();
+    assert_eq!(
+        sb.sh_ok(&format!("tr '\\0' ' ' </proc/{pid}/cmdline")),
+        format!("{n} run --name r1 --network web -p 8080:80 -- sleep 600 ")
+    );
+    sb.sh_ok(&format!("kill -9 {pid}"));
+    sb.wait_for("the run to die", || {
+        !sb.sh(&format!("kill -0 {pid}")).status.success()
+    });
+    let out = gc(&sb);
+    assert!(out.contains("removed endpoint web/run:r1 ("), "{out}");
+    assert!(
+        out.contains(&format!(
+            "removed run r1: its nsnet run process {pid} is gone"
+        )),
+        "{out}"
+    );
+    assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "");
+    assert!(leases(&sb, "web").is_empty());
+    assert!(elements_with(&sb, "8080").is_empty());
+    check(&sb, &[], true);
+    // The name is free again.
+    sb.ok(&["run", "--name", "r1", "--network", "web", "--", "true"]);
+
+    // Killed at any moment of its start: gc leaves nothing.
+    let took = timed(&sb, &format!("{n} run --name t --network web -- true"));
+    let mut rng = Rng::new();
+    for i in 0..12u32 {
+        let line = format!(
+            "{n} run --name k{i} --network web -p {}:80 -- sleep 30",
+            9000 + i
+        );
+        assert!(
+            !kill_at(&sb, &line, took * rng.unit()),
+            "the run ended by itself"
+        );
+        gc(&sb);
+        assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "", "round {i}");
+        assert!(leases(&sb, "web").is_empty(), "round {i}");
+        assert!(elements_with(&sb, "\"tcp\"").is_empty(), "round {i}");
+        assert_consistent(&sb);
+    }
+}
+
+#[test]
+fn gc_removes_the_empty_netns_file_a_pod_rm_killed_while_unpinning_left() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web"]);
+    let pid = serde_json::from_str::<Value>(&sb.ok(&["pod", "inspect", "p1"])).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    // What `pod rm` leaves when killed between unmounting /run/netns/p1 and
+    // removing the file: a dead pod and an empty file of its name.
+    sb.sh_ok(&format!("kill -9 {pid}; umount /run/netns/p1"));
+    sb.wait_for("the pod to be dead", || {
+        sb.ok(&["pod", "ls"]).contains("dead")
+    });
+    assert_eq!(sb.sh_ok("ls /run/netns"), "p1\n");
+    let out = gc(&sb);
+    assert!(out.contains("removed pod p1"), "{out}");
+    assert_eq!(sb.sh_ok("ls -A /run/netns"), "");
+    check(&sb, &[], true);
+    // The name is free again.
+    sb.ok(&["pod", "create", "p1", "--network", "web"]);
+    assert!(sb.pings("p1", "10.10.0.1"));
+}
+
+/// One concurrent batch for [`kills_among_concurrent_operations_leave_exactly_what_finished`]:
+/// every job started at once, SIGKILL to those `kill` picks at one moment within
+/// `window` seconds; returns each job's exit status ("0", "137", ...).
+fn batch_with_kills(
+    sb: &Sandbox,
+    jobs: &[String],
+    kill: impl Fn(usize) -> bool,
+    delay: f64,
+) -> Vec<String> {
+    let mut script = String::from("rm -rf /run/q && mkdir /run/q\n");
+    for (i, job) in jobs.iter().enumerate() {
+        script += &format!("{job} >/dev/null 2>/run/q/{i}.err & p{i}=$!\n");
+    }
+    script += &format!("sleep {delay:.4}\n");
+    for i in (0..jobs.len()).filter(|i| kill(*i)) {
+        script += &format!("kill -9 $p{i} 2>/dev/null\n");
+    }
+    for i in 0..jobs.len() {
+        script += &format!("wait $p{i}; echo $?\n");
+    }
+    let codes: Vec<String> = sb.sh_ok(&script).lines().map(str::to_owned).collect();
+    for (i, rc) in codes.iter().enumerate() {
+        assert!(
+            rc == "0" || rc == "137",
+            "{}: exit {rc}: {}",
+            jobs[i],
+            sb.sh_ok(&format!("cat /run/q/{i}.err"))
+        );
+    }
+    codes
+}
+
+#[test]
+fn kills_among_concurrent_operations_leave_exactly_what_finished() {
+    const JOBS: usize = 16;
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "web", "type": "nsnet",
+        "ipam": {"ranges": [[{"subnet": "10.10.0.0/24"}]]}});
+    sb.sh_ok(&format!("cat > /run/web.json <<'EOF'\n{conf}\nEOF"));
+    let n = common::NSNET;
+    let cni = |cmd: &str, ns: &str| {
+        format!(
+            "CNI_COMMAND={cmd} CNI_CONTAINERID={ns} CNI_NETNS=/run/netns/{ns} CNI_IFNAME=eth0 \
+             CNI_PATH=/run/cni-bin {n} </run/web.json"
+        )
+    };
+    let mut rng = Rng::new();
+    let rounds = if slow() { 25 } else { 5 };
+    let (mut killed, mut finished) = (0, 0);
+    for r in 0..rounds {
+        let names: Vec<String> = (0..JOBS).map(|i| format!("q{r}x{i}")).collect();
+        sb.sh_ok(&format!(
+            "for n in {}; do ip netns add $n; done",
+            names.join(" ")
+        ));
+        // Half through the CLI (with a port), half as CNI ADDs; every other
+        // pair is killed at one random moment. Then the same the other way.
+        for phase in ["add", "del"] {
+            let jobs: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(i, ns)| match (phase, i % 2) {
+                    ("add", 0) => format!(
+                        "{n} network connect web {ns} -p {}:80",
+                        20000 + r * JOBS + i
+                    ),
+                    ("add", _) => cni("ADD", ns),
+                    (_, 0) => format!("{n} network disconnect web {ns}"),
+                    _ => cni("DEL", ns),
+                })
+                .collect();
+            let before: Vec<bool> = {
+                let eps = inspect(&sb, "web")["endpoints"].as_array().unwrap().clone();
+                names
+                    .iter()
+                    .map(|ns| {
+                        eps.iter().any(|e| {
+                            e["namespace"] == ns.as_str()
+                                || e["namespace"] == format!("/run/netns/{ns}")
+                        })
+                    })
+                    .collect()
+            };
+            // A disconnect of what is not connected fails: only those that are.
+            let jobs: Vec<String> = jobs
+                .into_iter()
+                .enumerate()
+                .map(|(i, j)| {
+                    if phase == "del" && i % 2 == 0 && !before[i] {
+                        "true".into()
+                    } else {
+                        j
+                    }
+                })
+                .collect();
+            let noop: Vec<bool> = jobs.iter().map(|j| j == "true").collect();
+            let codes = batch_with_kills(&sb, &jobs, |i| (i / 2) % 2 == r % 2, 0.15 * rng.unit());
+            gc(&sb);
+            let eps = assert_consistent(&sb);
+            let present = |ns: &str| {
+                eps.iter()
+                    .any(|e| e["namespace"] == ns || e["namespace"] == format!("/run/netns/{ns}"))
+            };
+            let mut alive = Vec::new();
+            for (i, ns) in names.iter().enumerate() {
+                match (noop[i], codes[i] == "0") {
+                    (true, _) => {}
+                    (false, true) => {
+                        finished += 1;
+                        assert_eq!(
+                            present(ns),
+                            phase == "add",
+                            "round {r} {phase}: {ns} finished"
+                        );
+                    }
+                    (false, false) => killed += 1,
+                }
+                if present(ns) {
+                    alive.push(ns.as_str());
+                } else {
+                    assert_eq!(sb.links(ns), ["lo"], "round {r} {phase}: {ns}");
+                }
+            }
+            // Every live endpoint works, and holds an address of its own.
+            let mut addresses: Vec<String> = eps
+                .iter()
+                .map(|e| e["addresses"][0].as_str().unwrap().to_owned())
+                .collect();
+            let count = addresses.len();
+            addresses.sort();
+            addresses.dedup();
+            assert_eq!(addresses.len(), count, "an address handed out twice");
+            assert_eq!(count, alive.len());
+            let unreachable = sb.sh_ok(&format!(
+                "for n in {}; do ip netns exec $n ping -c1 -W2 10.10.0.1 >/dev/null || echo $n; done",
+                alive.join(" ")
+            ));
+            assert_eq!(unreachable, "", "round {r} {phase}");
+        }
+        // What the kills kept goes before the next round.
+        for (i, ns) in names.iter().enumerate() {
+            if i % 2 == 0 {
+                let _ = sb.nsnet(&["network", "disconnect", "web", ns]);
+            } else {
+                sb.sh_ok(&cni("DEL", ns));
+            }
+        }
+        assert!(inspect(&sb, "web")["endpoints"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        sb.sh_ok(&format!(
+            "for n in {}; do ip netns del $n; done",
+            names.join(" ")
+        ));
+    }
+    check(&sb, &[], true);
+    println!(
+        "{rounds} rounds of {JOBS} concurrent connects/ADDs and {JOBS} disconnects/DELs: \
+         {killed} killed, {finished} finished"
+    );
 }

@@ -150,6 +150,15 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
             .unwrap_or_default(),
     };
 
+    let repaired = super::maint::reinstall_if_deleted(ctx)?;
+    if !repaired.is_empty() {
+        tracing::warn!(
+            "table inet nsnet was deleted while networks were in use; put it back whole first"
+        );
+        for line in &repaired {
+            tracing::debug!("{line}");
+        }
+    }
     // From the bridge to the last kernel step: gc and check wait, and gc finds
     // a journal if this process dies (dropped after `rollback`, so after any undo).
     let _in_flight = super::maint::InFlight::begin(ctx, [id.as_str()])?;
@@ -286,21 +295,34 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
         .map_err(nl_err("host", format!("bringing {host_if} up")))?;
 
     tracing::debug!("connect: {host_if} up");
-    let mut fw = Firewall::open()?;
+    // The network is up, so the table exists, unless someone deleted it
+    // since: never declare a bare one here (see `reinstall_if_deleted`).
+    let mut fw = Firewall::open_existing()?.ok_or_else(table_deleted)?;
     fw.update_endpoints(&[], &[rules(&spec.bridge, &endpoint)])?;
     tracing::debug!("connect: firewall elements added");
     {
         let (bridge, ep) = (spec.bridge.clone(), endpoint.clone());
-        rollback.push("firewall elements", move || {
-            let mut fw = Firewall::open().map_err(|e| e.to_string())?;
-            fw.update_endpoints(&[rules(&bridge, &ep)], &[])
-                .map_err(|e| e.to_string())
+        rollback.push("firewall elements", move || match Firewall::open_existing()
+            .map_err(|e| e.to_string())?
+        {
+            Some(mut fw) => fw
+                .update_endpoints(&[rules(&bridge, &ep)], &[])
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
         });
     }
     flush_conntrack(&endpoint.ports)?;
 
     rollback.commit();
     Ok(endpoint)
+}
+
+/// The error of a connect that finds `table inet nsnet` gone half way.
+pub(crate) fn table_deleted() -> Error {
+    Error::Invalid(
+        "table inet nsnet was deleted meanwhile (a ruleset flush?); run `nsnet firewall reload`"
+            .into(),
+    )
 }
 
 /// Adds a default route per family via the gateway, unless one exists already.

@@ -3,7 +3,8 @@
 //!
 //! **The operations lock** (`STATE_DIR/ops.lock`, an `flock`). Every connect
 //! holds it *shared* from just before it brings its network up until it has
-//! finished with the kernel, and every disconnect around its teardown
+//! finished with the kernel, every disconnect and `network rm` around their
+//! teardown, and `nsnet run` while it makes its run directory
 //! ([`InFlight::begin`]), so concurrent connects never wait for each other. gc,
 //! check and reload hold it *exclusively* ([`Exclusive`]): while they run, no
 //! endpoint or bridge is half made or half torn down by a live process, so
@@ -44,7 +45,7 @@ mod table;
 
 pub use check::{check, Drift};
 pub use gc::{gc, GcReport, Removed};
-pub use reload::reload;
+pub use reload::{networks_in_use, reinstall_if_deleted, reload};
 
 use super::{Context, Error, Result};
 use std::fs::File;

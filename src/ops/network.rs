@@ -306,7 +306,7 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
                 })?
         }
     };
-    let configured = configure_bridge(host, spec, index);
+    let configured = configure_bridge(ctx, host, spec, index);
     if configured.is_err() && created {
         // This call made the bridge: take it away again rather than leave a
         // half-configured one (the next connect makes it afresh).
@@ -318,7 +318,12 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
 }
 
 /// Gateway addresses, sysctls, up, and the network's firewall elements.
-fn configure_bridge(host: &mut Netlink, spec: &NetworkSpec, index: u32) -> Result<()> {
+fn configure_bridge(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+    index: u32,
+) -> Result<()> {
     let ns = "host";
     let present = host
         .addresses(Some(index))
@@ -348,7 +353,16 @@ fn configure_bridge(host: &mut Netlink, spec: &NetworkSpec, index: u32) -> Resul
             "1",
         )?;
     }
-    let mut fw = Firewall::open()?;
+    // The base ruleset is declared here, under nsnet's lock, by the first
+    // network to come up; a missing table while others are up was deleted
+    // (connect put it back whole just before, unless it went again since).
+    let mut fw = match Firewall::open_existing()? {
+        Some(fw) => fw,
+        None if super::maint::networks_in_use(ctx, host, Some(&spec.name))? => {
+            return Err(super::endpoint::table_deleted())
+        }
+        None => Firewall::open()?,
+    };
     fw.add_network(&rules(spec))?;
     // Up last: an up bridge is what lets other connects skip this function (and
     // nsnet's lock), so it must mean the firewall is declared too. Otherwise two
@@ -395,9 +409,16 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
     let mut errors = Vec::new();
+    // Teardowns run like a disconnect's: the operations lock held shared and a
+    // journal per endpoint, so gc waits, and finishes the teardown of any
+    // endpoint this process was killed in the middle of. (What comes after
+    // the endpoints, the bridge, its elements and the definition, a second
+    // `network rm` finishes; a network without its bridge is one not up yet.)
+    let journaled =
+        |eps: &[Endpoint]| super::maint::InFlight::begin(ctx, eps.iter().map(|e| e.id.as_str()));
     // Endpoints whose veth is gone (their namespace died without a disconnect)
     // hold nothing but leases: release them whatever `force` says.
-    let mut endpoints = Vec::new();
+    let (mut endpoints, mut dead) = (Vec::new(), Vec::new());
     for ep in state.endpoints(Some(name.as_str()))? {
         let alive = host
             .link_by_name(&ep.host_ifname)
@@ -406,11 +427,17 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
         if alive {
             endpoints.push(ep);
         } else {
+            dead.push(ep);
+        }
+    }
+    if !dead.is_empty() {
+        let _in_flight = journaled(&dead)?;
+        for ep in &dead {
             errors.extend(super::endpoint::teardown(
                 &mut host,
                 &mut state,
                 &spec.bridge,
-                &ep,
+                ep,
             ));
         }
     }
@@ -425,6 +452,7 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
                 .join(", ")
         )));
     }
+    let _in_flight = journaled(&endpoints)?;
     let mut progress = crate::progress::Progress::new("removing endpoints", endpoints.len());
     for ep in &endpoints {
         errors.extend(super::endpoint::teardown(

@@ -112,14 +112,9 @@ fn unpin_dir(dir: &Path) -> Vec<String> {
 pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
     let hostname = req.hostname.clone().unwrap_or_else(|| req.name.to_string());
     check_hostname(&hostname)?;
-    let networks = if req.networks.is_empty() {
-        vec![default_network(ctx)?]
-    } else {
-        for n in &req.networks {
-            network::get(ctx, n)?;
-        }
-        req.networks.clone()
-    };
+    for n in &req.networks {
+        network::get(ctx, n)?;
+    }
     require_admin()?;
     let state = ctx.state()?;
     if state.pod(req.name.as_str())?.is_some() {
@@ -131,6 +126,12 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
             req.name
         )));
     }
+    // Only a request that passed every check makes the default network.
+    let networks = if req.networks.is_empty() {
+        vec![default_network(ctx)?]
+    } else {
+        req.networks.clone()
+    };
     let mut record = PodRecord {
         name: req.name.to_string(),
         pid: 0,
@@ -402,9 +403,13 @@ pub fn remove(ctx: &Context, name: &str, force: bool) -> Result<()> {
         }
     }
     if let Ok(ns_name) = name.parse::<NetnsName>() {
-        // Only the name nsnet gave this pod: the same namespace as the pinned one.
-        let ours =
-            std::fs::metadata(netns::named_path(&ns_name)).is_ok_and(|m| m.ino() == pod.net_inode);
+        // Only the name nsnet gave this pod: the same namespace as the pinned
+        // one, or an empty leftover of its name (an earlier `pod rm` or the
+        // creation was killed between the file and the mount; `pod create`
+        // refuses a name that exists, so the file is this pod's).
+        let ours = std::fs::metadata(netns::named_path(&ns_name))
+            .is_ok_and(|m| m.ino() == pod.net_inode)
+            || netns::is_leftover(&ns_name);
         if ours {
             if let Err(e) = netns::delete(&ns_name) {
                 errors.push(e.to_string());

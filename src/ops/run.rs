@@ -8,7 +8,8 @@
 //!
 //! A run's own namespace is pinned at `STATE_DIR/runs/ID/net` while the command
 //! runs (so `container:ID` can join it) and released with its endpoint, ports
-//! and lease when the command exits.
+//! and lease when the command exits. `STATE_DIR/runs/ID/pid` holds the run's
+//! PID, so gc collects a run whose process was killed, named or not.
 
 use super::endpoint::{self, ConnectRequest};
 use super::spawn::{self, CommandSpec, Joined};
@@ -109,7 +110,38 @@ fn release_netns(dir: &Path) {
     let path = dir.join("net");
     let _ = rustix::mount::unmount(&path, UnmountFlags::DETACH);
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(dir.join(PID_FILE));
     let _ = std::fs::remove_dir(dir);
+}
+
+/// The run's own PID, in its directory: how `nsnet gc` tells a named run
+/// (`--name`) that is alive from one whose process was killed.
+pub const PID_FILE: &str = "pid";
+
+/// Makes the run's directory, its PID file and its namespace while holding
+/// the operations lock shared, so gc (which holds it exclusively) never sees
+/// a directory in the making: one without a PID file was left by a run killed
+/// while it started.
+fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
+    let _starting = super::maint::InFlight::begin(ctx, std::iter::empty())?;
+    if dir.exists() {
+        return Err(Error::Invalid(format!(
+            "a run named {id} is running already"
+        )));
+    }
+    let made = (|| {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            what: format!("creating {}", dir.display()),
+            source: e,
+        })?;
+        let pid_file = dir.join(PID_FILE);
+        std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(|e| Error::Io {
+            what: format!("writing {}", pid_file.display()),
+            source: e,
+        })?;
+        new_netns(dir)
+    })();
+    made.inspect_err(|_| release_netns(dir))
 }
 
 /// Runs the command in its mode and returns its exit code; everything the run
@@ -163,12 +195,7 @@ fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
         None => format!("run-{}", std::process::id()),
     };
     let dir = run_dir(ctx, &id);
-    if dir.exists() {
-        return Err(Error::Invalid(format!(
-            "a run named {id} is running already"
-        )));
-    }
-    new_netns(&dir).inspect_err(|_| release_netns(&dir))?;
+    make_run_dir(ctx, &id, &dir)?;
     let network = match mode {
         Mode::Network(n) => Some(n.clone()),
         _ => None,

@@ -416,3 +416,31 @@ fn in_ns(ns: &str) -> String {
         format!("ip netns exec {ns} ")
     }
 }
+
+impl Sandbox {
+    /// Runs nsnet as a CNI plugin, as a runtime does: `env` (`CNI_COMMAND`,
+    /// `CNI_CONTAINERID`, ...; a value of `None` removes the variable) and the
+    /// network configuration on stdin.
+    pub fn cni(&self, env: &[(&str, Option<&str>)], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut cmd = self.command(NSNET);
+        cmd.env("CNI_PATH", "/run/cni-bin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut child = cmd.spawn().expect("running the plugin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("writing stdin");
+        child.wait_with_output().expect("waiting for the plugin")
+    }
+}

@@ -290,8 +290,10 @@ impl Gc<'_> {
         }
     }
 
-    /// Step 3: `nsnet run` namespaces (`runs/run-PID`) whose run process is
-    /// gone. Named runs (`--name`) record no process, so they are left alone.
+    /// Step 3: `nsnet run` namespaces (`runs/ID`) whose run process is gone:
+    /// its PID is in the name (`run-PID`) or in the `pid` file (named runs).
+    /// A directory without either was left by a run killed while it started
+    /// (it makes them under the operations lock, so none is in the making).
     fn runs(&mut self) {
         let dir = super::runs_dir(self.ctx);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -299,12 +301,27 @@ impl Gc<'_> {
         };
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = id.strip_prefix("run-").and_then(|p| p.parse::<u32>().ok()) else {
-                continue;
-            };
-            if super::process_runs(pid) {
+            let pid = id
+                .strip_prefix("run-")
+                .and_then(|p| p.parse::<u32>().ok())
+                .or_else(|| {
+                    std::fs::read_to_string(entry.path().join(crate::ops::run::PID_FILE))
+                        .ok()
+                        .and_then(|p| p.trim().parse().ok())
+                });
+            if pid.is_some_and(super::process_runs) {
                 continue;
             }
+            let (gone, endpoint_gone) = match pid {
+                Some(pid) => (
+                    format!("its nsnet run process {pid} is gone"),
+                    format!("its nsnet run (PID {pid}) is gone"),
+                ),
+                None => {
+                    let why = "its nsnet run was killed while it started".to_owned();
+                    (why.clone(), why)
+                }
+            };
             let suffix = format!("/run:{id}");
             let eps = match self.endpoints() {
                 Ok(eps) => eps,
@@ -315,12 +332,13 @@ impl Gc<'_> {
             };
             let mut ok = true;
             for ep in eps.iter().filter(|e| e.id.ends_with(&suffix)) {
-                ok &= self.release(ep, &format!("its nsnet run (PID {pid}) is gone"));
+                ok &= self.release(ep, &endpoint_gone);
             }
             let net = entry.path().join("net");
             let _ = rustix::mount::unmount(&net, rustix::mount::UnmountFlags::DETACH);
             for r in [
                 std::fs::remove_file(&net),
+                std::fs::remove_file(entry.path().join(crate::ops::run::PID_FILE)),
                 std::fs::remove_dir(entry.path()),
             ] {
                 if let Err(e) = r {
@@ -334,7 +352,7 @@ impl Gc<'_> {
                 self.report.removed.push(Removed {
                     kind: "run",
                     object: id,
-                    reason: format!("its nsnet run process {pid} is gone"),
+                    reason: gone,
                 });
             }
         }

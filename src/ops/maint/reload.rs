@@ -117,3 +117,46 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
     ));
     Ok(lines)
 }
+
+/// Whether nsnet has networks in use in this namespace: endpoints recorded,
+/// or a bridge of one of its networks (other than `except`) exists. Then
+/// `table inet nsnet` must hold their elements, and a missing table means
+/// someone deleted it (or flushed the ruleset).
+pub fn networks_in_use(ctx: &Context, host: &mut Netlink, except: Option<&str>) -> Result<bool> {
+    if !ctx.state()?.endpoints(None)?.is_empty() {
+        return Ok(true);
+    }
+    let links: Vec<String> = host
+        .links()
+        .map_err(nl_err("host", "listing interfaces"))?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    Ok(ctx
+        .config()?
+        .networks()?
+        .iter()
+        .any(|n| Some(n.name.as_str()) != except && links.contains(&n.bridge)))
+}
+
+/// Before a connect: if `table inet nsnet` was deleted while nsnet has
+/// networks in use, puts it back whole, as `nsnet firewall reload` does, and
+/// returns reload's lines (none when nothing was missing). Otherwise the
+/// connect would declare a bare table holding its own elements only, and
+/// every other endpoint's published ports and masquerade would stay broken.
+/// Runs before the connect holds the operations lock (reload takes it
+/// exclusively).
+pub fn reinstall_if_deleted(ctx: &Context) -> Result<Vec<String>> {
+    let mut nft = Nftables::new().map_err(firewall::Error::from)?;
+    if nft
+        .table_exists(nfnl::NFPROTO_INET, TABLE)
+        .map_err(firewall::Error::from)?
+    {
+        return Ok(Vec::new());
+    }
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    if !networks_in_use(ctx, &mut host, None)? {
+        return Ok(Vec::new());
+    }
+    reload(ctx)
+}
