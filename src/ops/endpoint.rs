@@ -445,15 +445,22 @@ fn flush_conntrack(ports: &[Published]) -> Result<()> {
 pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoint) -> Vec<String> {
     // Both kernel steps mostly wait for RCU grace periods (deleting a veth, an
     // nf_tables transaction that deletes): run them side by side, not in turn.
+    // The nfnetlink socket stays open until the veth is gone: closing it flushes
+    // the transaction's deferred destruction (a grace period of its own), and
+    // doing that beside the veth deletion made a disconnect 34-37 ms instead of
+    // 22 ms (measured; by the time the veth is gone that work is done and the
+    // close is free).
     let (mut errors, veth_errors) = std::thread::scope(|scope| {
         let firewall = scope.spawn(|| {
             let mut errors = Vec::new();
+            let mut open = None;
             match Firewall::open_existing() {
                 Ok(Some(mut fw)) => {
                     if let Err(e) = fw.update_endpoints(&[rules(bridge, ep)], &[]) {
                         errors.push(format!("removing firewall elements: {e}"));
                     }
                     tracing::debug!("teardown {}: firewall elements removed", ep.id);
+                    open = Some(fw);
                 }
                 Ok(None) => {}
                 Err(e) => errors.push(e.to_string()),
@@ -461,13 +468,14 @@ pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoi
             if let Err(e) = flush_conntrack(&ep.ports) {
                 errors.push(e.to_string());
             }
-            errors
+            (errors, open)
         });
         let veth = delete_veth(host, &ep.host_ifname);
         tracing::debug!("teardown {}: veth {} deleted", ep.id, ep.host_ifname);
-        let fw_errors = firewall
+        let (fw_errors, open) = firewall
             .join()
-            .unwrap_or_else(|_| vec!["the firewall thread panicked".into()]);
+            .unwrap_or_else(|_| (vec!["the firewall thread panicked".into()], None));
+        drop(open);
         (fw_errors, veth)
     });
     errors.extend(veth_errors);
