@@ -79,7 +79,8 @@ def probe_cell(probe):
 def attach_table(results, tools, sizes):
     """One row per tool and N; ratios against nsnet's two faces at the same N."""
     by = {(r["tool"], r["n"]): r for r in results if r.get("kind") == "attach"}
-    head = ["tool", "N", "ADD median", "ADD p95", "ADD first 10 → last 10", "DEL median", "DEL p95",
+    head = ["tool", "N", "ADD median", "ADD p95", "ADD first 10 → last 10", "kernel: `ip link add` at N",
+            "DEL median", "DEL p95",
             "DEL first 10 → last 10", "ADD nsnet÷tool (CLI, CNI)", "DEL nsnet÷tool (CLI, CNI)",
             "peak RSS", "processes per ADD / DEL", "per endpoint: chains / rules / elements",
             "checks after ADD", "left after DEL"]
@@ -105,7 +106,8 @@ def attach_table(results, tools, sizes):
                 rd = f"{ratio(ref_del['nsnet-cli'], dm)}, {ratio(ref_del['nsnet-cni'], dm)}"
             per = r["per_endpoint"]
             lines.append(row([
-                label, n, ms(am), ms(ap), growth(r["add"]), ms(dm), ms(dp), growth(r["del"]), ra, rd,
+                label, n, ms(am), ms(ap), growth(r["add"]), ms(r.get("kernel_add_ms")), ms(dm), ms(dp),
+                growth(r["del"]), ra, rd,
                 mib(max(r["add_rss_kb"], r["del_rss_kb"])), probe_cell(r["probe"]),
                 f"{num(per['chains'])} / {num(per['rules'])} / {num(per['elements'])}",
                 checks_cell(r["checks"], r["error_count"]), left_cell(r["left"], TOOLS[t].leases_known)]))

@@ -88,6 +88,26 @@ def connectivity(first, last, port_first, port_last):
     }
 
 
+def kernel_add_ms(bridge, k=10):
+    """Median of `ip link add` of a veth pair whose peer goes into a fresh
+    namespace, enslaved to the tool's bridge as it stands after the N ADDs:
+    what the kernel alone (plus one small process) costs at this N."""
+    sp = measure.Spawner(WORK)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    names = [f"kf{i}" for i in range(k)]
+    make_namespaces(names)
+    ts = []
+    for i, ns in enumerate(names):
+        c = sp.call(["ip", "link", "add", f"kfv{i}", "master", bridge, "type", "veth",
+                     "peer", "name", "eth0", "netns", ns], env)
+        if c.ok:
+            ts.append(c.ns)
+    for i, ns in enumerate(names):
+        run(["ip", "link", "del", f"kfv{i}"], check=False)
+        run(["ip", "netns", "del", ns], check=False)
+    return measure.median_ms(ts)
+
+
 def op_record(op, what, t):
     rec = {"ns": op.ns, "ok": op.ok, "t": t}
     if not op.ok:
@@ -139,6 +159,7 @@ def attach_round(spec):
             rules1 = measure.ruleset()
     t_add = time.monotonic() - t_start
     checks = connectivity("b1", names[-1], PORT_BASE + 1, PORT_BASE + n)
+    kernel_add = kernel_add_ms(tool.bridge)
     rules_n, leases_n = measure.ruleset(), tool.leases()
     dels = []
     t_start = time.monotonic()
@@ -163,7 +184,7 @@ def attach_round(spec):
         "kind": "attach", "tool": tool.key, "n": n,
         "add": [r["t"] for r in adds], "del": [r["t"] for r in dels],
         "add_rss_kb": probe["add_rss_kb"], "del_rss_kb": probe["del_rss_kb"],
-        "add_s": t_add, "del_s": t_del,
+        "add_s": t_add, "del_s": t_del, "kernel_add_ms": kernel_add,
         "per_endpoint": per, "first_endpoint": first,
         "checks": checks, "leases_attached": leases_n, "left": left,
         "probe": probe, "errors": errors[:20], "error_count": len(errors),

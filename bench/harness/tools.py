@@ -83,6 +83,7 @@ class Tool:
 
 class NsnetCli(Tool):
     key, label = "nsnet-cli", "nsnet CLI"
+    bridge = "nsbr-bench"
 
     def prepare(self):
         c = self.sp.call([self.nsnet, "network", "create", "bench", "--subnet", "10.99.0.0/16"], self.env)
@@ -172,6 +173,7 @@ class CniList(Tool):
 
 class NsnetCni(CniList):
     key, label = "nsnet-cni", "nsnet CNI"
+    bridge = "nsbr-bench"
 
     def plugins(self):
         return [{
@@ -193,6 +195,7 @@ class RefCni(CniList):
     """containernetworking-plugins: bridge with host-local IPAM, chained with portmap."""
 
     key, label = "ref-cni", "bridge+host-local+portmap"
+    bridge = "cni-bench"
     ipam_dir = "/run/cni-ipam"
 
     def plugins(self):
@@ -218,6 +221,7 @@ class RefCni(CniList):
 
 class Netavark(Tool):
     key, label = "netavark", "netavark"
+    bridge = "nvbr-bench"
     leases_known = False  # podman allocates addresses; netavark keeps no leases
     net_id = hashlib.sha256(b"nsnet-bench-network").hexdigest()
 
