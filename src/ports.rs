@@ -218,6 +218,17 @@ impl FromStr for PortSpec {
                 if ip.is_multicast() {
                     return Err(bad(spec, format!("{ip} is a multicast address")));
                 }
+                if let Some(v4) = match ip {
+                    IpAddr::V6(a) => a.to_ipv4_mapped(),
+                    IpAddr::V4(_) => None,
+                } {
+                    // Such traffic reaches the host as IPv4: an IPv6 element
+                    // keyed on it would never match.
+                    return Err(bad(
+                        spec,
+                        format!("{ip} is an IPv4-mapped address; publish on {v4} instead"),
+                    ));
+                }
                 match ip {
                     IpAddr::V4(a) if a.is_unspecified() => HostAddr::AnyV4,
                     IpAddr::V6(a) if a.is_unspecified() => HostAddr::AnyV6,
@@ -352,6 +363,8 @@ mod tests {
             ("80/icmp", "unknown protocol"),
             ("1.2.3:80:80", "not an IP address"),
             ("[::1]:8080:80", "::1"),
+            ("[::ffff:127.0.0.1]:8080:80", "publish on 127.0.0.1 instead"),
+            ("[::ffff:192.0.2.7]:8080:80", "IPv4-mapped"),
             ("[2001:db8::1:8080:80", "missing ]"),
             ("2001:db8::1:8080:80", "brackets"),
             ("x:80", "not a port number"),
