@@ -6,8 +6,7 @@
 mod common;
 use common::Sandbox;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 /// The sandbox host is 203.0.113.1 towards namespace `outside` (203.0.113.2).
 fn with_outside() -> Sandbox {
@@ -35,27 +34,18 @@ const UNSET: &str = "<unset>";
 
 /// Runs the plugin with `env` (later entries win) and `stdin`, as a runtime does.
 fn invoke(sb: &Sandbox, env: &[(&str, &str)], stdin: &str) -> Output {
-    let mut cmd = sb.command(common::NSNET);
     // Stand-in IPAM plugins live beside this file.
-    let plugins = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cni_runtimes");
-    cmd.env("CNI_PATH", format!("/run/cni-bin:{plugins}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        match *v {
-            UNSET => cmd.env_remove(k),
-            v => cmd.env(k, v),
-        };
-    }
-    let mut child = cmd.spawn().expect("running the plugin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("writing stdin");
-    child.wait_with_output().expect("waiting for the plugin")
+    let path = concat!(
+        "/run/cni-bin:",
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cni_runtimes"
+    );
+    let mut all: Vec<(&str, Option<&str>)> = vec![("CNI_PATH", Some(path))];
+    all.extend(
+        env.iter()
+            .map(|&(k, v)| (k, if v == UNSET { None } else { Some(v) })),
+    );
+    sb.cni(&all, stdin)
 }
 
 /// One CNI call for container `cid` (namespace `/run/netns/NS`, or the path given).

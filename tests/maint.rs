@@ -794,18 +794,7 @@ fn assert_holds_exactly(sb: &Sandbox, model: &Model) {
     stored.sort();
     let mut kernel: Vec<String> = Vec::new();
     for ns in model.connected.iter().chain(&model.pods) {
-        for l in sb
-            .json(&format!("ip -n {ns} -j addr show scope global"))
-            .as_array()
-            .unwrap()
-        {
-            // `ip -j` lists an empty object for each address the filter hides.
-            for a in l["addr_info"].as_array().unwrap() {
-                if let Some(local) = a["local"].as_str() {
-                    kernel.push(format!("{local}/{}", a["prefixlen"]));
-                }
-            }
-        }
+        kernel.extend(sb.global_addresses(ns));
     }
     kernel.sort();
     assert_eq!(kernel, stored);

@@ -21,24 +21,6 @@ fn stdout_json(out: &Output) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text:?}"))
 }
 
-/// Global addresses in namespace `ns` (as `ADDR/LEN`).
-fn global_addresses(sb: &Sandbox, ns: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for l in sb
-        .json(&format!("ip -n {ns} -j addr show scope global"))
-        .as_array()
-        .unwrap()
-    {
-        // `ip -j` lists an empty object for each address the filter hides.
-        for a in l["addr_info"].as_array().unwrap() {
-            if let Some(local) = a["local"].as_str() {
-                out.push(format!("{local}/{}", a["prefixlen"]));
-            }
-        }
-    }
-    out
-}
-
 /// Runs `nsnet check`: its lines (empty when clean, then its exit is 0).
 fn check(sb: &Sandbox) -> String {
     let out = sb.nsnet(&["check"]);
@@ -150,7 +132,7 @@ fn sixty_four_concurrent_connects_and_cni_adds_get_distinct_reachable_addresses_
         // 64 distinct addresses, each where the store and the CNI result say.
         let mut addresses = Vec::new();
         for (i, (_, out, _)) in adds.iter().enumerate() {
-            let kernel = global_addresses(&sb, &format!("c{i}"));
+            let kernel = sb.global_addresses(&format!("c{i}"));
             assert_eq!(kernel.len(), 1, "c{i}: {kernel:?}");
             if i % 2 == 1 {
                 let result: Value = serde_json::from_str(out).expect("a CNI result");

@@ -418,6 +418,24 @@ fn in_ns(ns: &str) -> String {
 }
 
 impl Sandbox {
+    /// Global addresses in namespace `ns`, as `ADDR/LEN`.
+    pub fn global_addresses(&self, ns: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in self
+            .json(&format!("ip -n {ns} -j addr show scope global"))
+            .as_array()
+            .unwrap()
+        {
+            // `ip -j` lists an empty object for each address the filter hides.
+            for a in l["addr_info"].as_array().unwrap() {
+                if let Some(local) = a["local"].as_str() {
+                    out.push(format!("{local}/{}", a["prefixlen"]));
+                }
+            }
+        }
+        out
+    }
+
     /// Runs nsnet as a CNI plugin, as a runtime does: `env` (`CNI_COMMAND`,
     /// `CNI_CONTAINERID`, ...; a value of `None` removes the variable) and the
     /// network configuration on stdin.
