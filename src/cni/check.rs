@@ -204,28 +204,7 @@ fn check_host(
         problems.push(format!("bridge {} is missing", spec.bridge));
         return Ok(());
     };
-    if !bridge.up {
-        problems.push(format!("bridge {} is down", spec.bridge));
-    }
-    let addrs: Vec<IpNet> = host
-        .addresses(Some(bridge.index))
-        .map_err(nl_err(
-            "host",
-            format!("listing addresses of {}", spec.bridge),
-        ))?
-        .into_iter()
-        .map(|a| a.net)
-        .collect();
-    for pool in &spec.pools {
-        let gw = IpNet::new(pool.gateway, pool.subnet.prefix_len())
-            .map_err(|e| ops::Error::Invalid(e.to_string()))?;
-        if !addrs.contains(&gw) {
-            problems.push(format!(
-                "gateway {gw} is missing from bridge {}",
-                spec.bridge
-            ));
-        }
-    }
+    problems.extend(ops::maint::bridge_problems(host, spec, &bridge)?);
     match host
         .link_by_name(&ep.host_ifname)
         .map_err(nl_err("host", format!("looking up {}", ep.host_ifname)))?

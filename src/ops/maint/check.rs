@@ -108,23 +108,14 @@ fn check_network(
     Ok(())
 }
 
-/// What is wrong with a network's own kernel objects (not its firewall
-/// elements): its bridge (missing, not a bridge, down, without a gateway
-/// address) and the sysctls it needs. Also what gc calls a half-made network.
-pub(super) fn network_problems(
+/// What is wrong with network `spec`'s existing bridge `bridge`: down, or
+/// without a gateway address (for `nsnet check` and the CNI CHECK).
+pub(crate) fn bridge_problems(
     host: &mut Netlink,
     spec: &NetworkSpec,
-    links: &HashMap<&str, &Link>,
+    bridge: &Link,
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let Some(bridge) = links.get(spec.bridge.as_str()) else {
-        out.push(format!("bridge {} is missing", spec.bridge));
-        return Ok(out);
-    };
-    if bridge.kind != LinkKind::Bridge {
-        out.push(format!("interface {} is not a bridge", spec.bridge));
-        return Ok(out);
-    }
     if !bridge.up {
         out.push(format!("bridge {} is down", spec.bridge));
     }
@@ -147,6 +138,27 @@ pub(super) fn network_problems(
             ));
         }
     }
+    Ok(out)
+}
+
+/// What is wrong with a network's own kernel objects (not its firewall
+/// elements): its bridge (missing, not a bridge, down, without a gateway
+/// address) and the sysctls it needs. Also what gc calls a half-made network.
+pub(super) fn network_problems(
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+    links: &HashMap<&str, &Link>,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let Some(bridge) = links.get(spec.bridge.as_str()) else {
+        out.push(format!("bridge {} is missing", spec.bridge));
+        return Ok(out);
+    };
+    if bridge.kind != LinkKind::Bridge {
+        out.push(format!("interface {} is not a bridge", spec.bridge));
+        return Ok(out);
+    }
+    out.extend(bridge_problems(host, spec, bridge)?);
     let mut want = |key: String, value: &str, why: &str| match read_sysctl(&key) {
         Some(v) if v == value => {}
         Some(v) => out.push(format!(
