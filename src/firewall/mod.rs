@@ -361,6 +361,11 @@ fn network_elements(net: &NetworkRules<'_>) -> Vec<(&'static str, Vec<Element>)>
 
 /// Declares the base ruleset in one `nft -f -` transaction.
 fn install_base() -> Result<()> {
+    nft_script(BASE_RULESET)
+}
+
+/// Runs `script` through `nft -f -`: one transaction, all or nothing.
+pub(crate) fn nft_script(script: &str) -> Result<()> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -374,7 +379,7 @@ fn install_base() -> Result<()> {
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all(BASE_RULESET.as_bytes())
+            .write_all(script.as_bytes())
             .map_err(|e| Error::Nft(e.to_string()))?;
     }
     let out = child

@@ -9,8 +9,6 @@ use crate::firewall::{self, BASE_RULESET, TABLE};
 use crate::netlink::Netlink;
 use crate::ops::{nl_err, Context, Error};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 /// Declares the base ruleset again in one `nft -f` transaction, keeping every
 /// element: the base is declared (creating what is missing, appending its
@@ -22,32 +20,7 @@ fn redeclare_base(base: &Base) -> Result<()> {
         script.push_str(&format!("flush chain inet {TABLE} {chain}\n"));
     }
     script.push_str(BASE_RULESET);
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::CannotRun {
-            program: "nft".into(),
-            source: e,
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| Error::Io {
-            what: "feeding nft".into(),
-            source: e,
-        })?;
-    }
-    let out = child.wait_with_output().map_err(|e| Error::Io {
-        what: "waiting for nft".into(),
-        source: e,
-    })?;
-    if !out.status.success() {
-        return Err(
-            firewall::Error::Nft(String::from_utf8_lossy(&out.stderr).trim().to_owned()).into(),
-        );
-    }
-    Ok(())
+    Ok(firewall::nft_script(&script)?)
 }
 
 /// `nsnet firewall reload`: declares `table inet nsnet` again (atomically,
