@@ -10,6 +10,8 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# tests/tools/rawpkt.py: the hand-made frames of tests/attacks.rs.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (install them as root: apt-get install -y ${need[*]})" >&2

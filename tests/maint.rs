@@ -149,7 +149,7 @@ fn after_a_ruleset_flush_check_names_the_drift_and_reload_brings_ports_back() {
     assert_eq!(sb.tcp_ask("outside", "203.0.113.1", 8080), None);
     let drift = check(&sb, &[], false);
     assert!(
-        drift.contains("table inet nsnet: chain publish has 0 rule(s), the base ruleset 4"),
+        drift.contains("table inet nsnet: chain publish has 0 rule(s), the base ruleset 5"),
         "{drift}"
     );
     assert!(

@@ -11,7 +11,7 @@
 use super::config::NetConf;
 use super::env::{Command, EnvError, Invocation};
 use super::{delegate, Error};
-use crate::firewall::{EndpointRules, Firewall};
+use crate::firewall::Firewall;
 use crate::netlink::{LinkKind, Netlink};
 use crate::netns::Netns;
 use crate::ops::{self, nl_err, Context};
@@ -269,11 +269,7 @@ fn check_firewall(
         problems.push("nftables table inet nsnet is missing".into());
         return Ok(());
     };
-    let rules = EndpointRules {
-        bridge: &spec.bridge,
-        addresses: ep.addresses.iter().map(|a| a.addr()).collect(),
-        ports: &ep.ports,
-    };
+    let rules = ops::endpoint::rules(&spec.bridge, spec.isolate, ep);
     let mut missing = fw
         .missing_endpoint_elements(&rules)
         .map_err(ops::Error::from)?;

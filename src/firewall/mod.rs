@@ -1,6 +1,8 @@
-//! nsnet's firewall: one nftables table, `inet nsnet`, and nothing else.
+//! nsnet's firewall: two nftables tables of its own, `inet nsnet` (routing,
+//! NAT, networks) and `bridge nsnet` (what each endpoint's bridge port may
+//! send), and nothing else.
 //!
-//! The table's chains, sets and maps (the base ruleset, [`BASE_RULESET`]) are
+//! The tables' chains, sets and maps (the base ruleset, [`BASE_RULESET`]) are
 //! declared once, atomically, by feeding `nft -f -`. The rules never change
 //! after that; what a network or an endpoint adds is **elements** of the sets,
 //! added and deleted by key in one in-process nfnetlink batch per operation
@@ -30,6 +32,28 @@
 //! source address, not the incoming interface, because frames that
 //! `br_netfilter` bridges straight back reach postrouting without one.
 //!
+//! Guards against what a container (root in its own namespace, raw sockets)
+//! could send (SECURITY.md lists each class and its test):
+//! - `bridge nsnet` judges every frame entering a bridge from an endpoint's
+//!   port (host veths are named `nsv…`, so a port without elements is closed,
+//!   not open). Per endpoint its port carries `l2_macs` (port . MAC) and
+//!   `l2_addrs4`/`l2_addrs6` (port . address, the IPv6 link-local one
+//!   included): a frame with another source MAC or address, an ARP with
+//!   another sender, a router advert, redirect or router renumbering, a packet
+//!   for 127.0.0.0/8 (which `route_localnet` would otherwise deliver to the
+//!   host's loopback services), or anything but ARP/IPv4/IPv6 is dropped before
+//!   the bridge or the host sees it. It works without `br_netfilter` and
+//!   whatever the host's rp_filter is.
+//! - Isolated networks: `l2_isolated` ports never exchange frames, except those
+//!   of a published port (hairpin, or a neighbour's port): with `br_netfilter`
+//!   such frames are DNAT'd and bridged straight back out, so the inet chain
+//!   `mark_hairpin` marks them ([`HAIRPIN_MARK`], cleared again before
+//!   delivery) and only marked frames pass. Routed traffic between isolated
+//!   endpoints (via the gateway) is dropped in `within_bridge`.
+//! - Internal networks reach their own endpoints and gateway address, and
+//!   neighbour discovery towards it: nothing else, not even another network's
+//!   published ports.
+//!
 //! Policy of every chain is accept: packets that touch no nsnet bridge are left
 //! to the host's own firewall, untouched.
 
@@ -39,11 +63,45 @@ pub mod nfnl;
 use crate::ports::Published;
 use nfnl::{Batch, Element, Nftables};
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
-/// The table nsnet owns.
+/// The name of nsnet's tables (`inet nsnet` and `bridge nsnet`).
 pub const TABLE: &str = "nsnet";
+
+/// The packet mark bit `mark_hairpin` sets on DNAT'd frames of isolated
+/// networks, so that `bridge nsnet` lets them between isolated ports; it is
+/// cleared before the frame is delivered.
+pub const HAIRPIN_MARK: u32 = 0x0100_0000;
+
+/// The nftables family of a set, chain or map of nsnet's: those of `bridge
+/// nsnet` are named `l2_…`.
+pub fn family_of(name: &str) -> u8 {
+    if name.starts_with("l2_") {
+        nfnl::NFPROTO_BRIDGE
+    } else {
+        nfnl::NFPROTO_INET
+    }
+}
+
+/// `inet` or `bridge`, as nft names the family of `name`'s table.
+pub fn family_name(name: &str) -> &'static str {
+    if family_of(name) == nfnl::NFPROTO_BRIDGE {
+        "bridge"
+    } else {
+        "inet"
+    }
+}
+
+/// Adds elements to a set of either table (by its name).
+pub fn batch_add(batch: &mut Batch, set: &str, elems: &[Element]) {
+    batch.add_elements_in(family_of(set), set, elems);
+}
+
+/// Deletes elements from a set of either table (by its name).
+pub fn batch_delete(batch: &mut Batch, set: &str, elems: &[Element]) {
+    batch.delete_elements_in(family_of(set), set, elems);
+}
 
 /// The base ruleset, declared once (see the module docs).
 pub const BASE_RULESET: &str = r#"table inet nsnet {
@@ -51,6 +109,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	set bridges { type ifname; }
 	set bridge_pairs { type ifname . ifname; }
 	set internal { type ifname; }
+	set isolated { type ifname; }
 	set masq { type ifname; }
 	set gateways4 { type ifname . ipv4_addr; }
 	set gateways6 { type ifname . ipv6_addr; }
@@ -70,10 +129,15 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 		fib daddr type local jump publish
 	}
 	chain publish {
+		ip6 daddr ::1 return
 		dnat ip to ip daddr . meta l4proto . th dport map @ports4
 		dnat ip to meta l4proto . th dport map @ports4_any
 		dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6
 		dnat ip6 to meta l4proto . th dport map @ports6_any
+	}
+	chain mark_hairpin {
+		type filter hook prerouting priority 10; policy accept;
+		iifname @isolated ct status dnat meta mark set meta mark | 0x01000000
 	}
 	chain forward {
 		type filter hook forward priority filter; policy accept;
@@ -81,17 +145,22 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 		oifname @bridges jump to_bridge
 	}
 	chain from_bridge {
+		iifname . oifname @bridge_pairs jump within_bridge
+		iifname @internal drop
 		ct state established,related accept
-		iifname . oifname @bridge_pairs counter accept
 		ct status dnat accept
 		oifname @bridges drop
-		iifname @internal drop
 		accept
 	}
+	chain within_bridge {
+		ct status dnat accept
+		iifname @isolated drop
+		counter accept
+	}
 	chain to_bridge {
+		oifname @internal drop
 		ct state established,related accept
 		ct status dnat accept
-		oifname @internal drop
 		oifname @masq drop
 		accept
 	}
@@ -103,7 +172,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 		ct state established,related accept
 		iifname . ip daddr @gateways4 accept
 		iifname . ip6 daddr @gateways6 accept
-		meta l4proto ipv6-icmp accept
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
 		drop
 	}
 	chain postrouting {
@@ -112,6 +181,51 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 		ct status dnat oifname . ip saddr @members4 masquerade
 		ct status dnat oifname . ip6 saddr @members6 masquerade
 		oifname @bridges ip saddr 127.0.0.0/8 masquerade
+	}
+}
+table bridge nsnet {
+	comment "managed by nsnet: what an endpoint's port may send, and isolated ports"
+	set l2_macs { type ifname . ether_addr; }
+	set l2_addrs4 { type ifname . ipv4_addr; }
+	set l2_addrs6 { type ifname . ipv6_addr; }
+	set l2_isolated { type ifname; }
+
+	chain l2_prerouting {
+		type filter hook prerouting priority -300; policy accept;
+		iifname "nsv*" jump l2_from_port
+	}
+	chain l2_from_port {
+		iifname . ether saddr != @l2_macs drop
+		ether type arp jump l2_from_port_arp
+		ether type ip jump l2_from_port_ip
+		ether type ip6 jump l2_from_port_ip6
+		drop
+	}
+	chain l2_from_port_arp {
+		iifname . arp saddr ether != @l2_macs drop
+		arp saddr ip 0.0.0.0 accept
+		iifname . arp saddr ip != @l2_addrs4 drop
+		accept
+	}
+	chain l2_from_port_ip {
+		iifname . ip saddr != @l2_addrs4 drop
+		ip daddr 127.0.0.0/8 drop
+		icmp type redirect drop
+		accept
+	}
+	chain l2_from_port_ip6 {
+		icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } drop
+		ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld-listener-report, mld2-listener-report } accept
+		iifname . ip6 saddr != @l2_addrs6 drop
+		accept
+	}
+	chain l2_forward {
+		type filter hook forward priority filter; policy accept;
+		iifname @l2_isolated oifname @l2_isolated jump l2_isolated_ports
+	}
+	chain l2_isolated_ports {
+		meta mark & 0x01000000 == 0x01000000 meta mark set meta mark & 0xfeffffff accept
+		drop
 	}
 }
 "#;
@@ -131,6 +245,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct NetworkRules<'a> {
     pub bridge: &'a str,
     pub internal: bool,
+    pub isolate: bool,
     pub masquerade: bool,
     pub gateways: Vec<IpAddr>,
 }
@@ -147,8 +262,21 @@ impl Firewall {
         let mut nft = Nftables::new()?;
         if !nft.table_exists(nfnl::NFPROTO_INET, TABLE)? {
             install_base()?;
+        } else if !nft.table_exists(nfnl::NFPROTO_BRIDGE, TABLE)? {
+            // Declared by an nsnet without `bridge nsnet`: declare both again,
+            // keeping the elements, so no chain keeps its old rules.
+            redeclare_base()?;
         }
         Ok(Self { nft })
+    }
+
+    /// Whether both tables exist (the base ruleset of this nsnet is in place).
+    pub fn tables_exist() -> Result<(bool, bool)> {
+        let mut nft = Nftables::new()?;
+        Ok((
+            nft.table_exists(nfnl::NFPROTO_INET, TABLE)?,
+            nft.table_exists(nfnl::NFPROTO_BRIDGE, TABLE)?,
+        ))
     }
 
     /// Opens the firewall only if nsnet's table exists (for teardown, which must
@@ -167,10 +295,10 @@ impl Firewall {
         let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
         // Delete first so that re-adding after a partial earlier run cannot fail.
         for (set, elems) in network_elements(net) {
-            batch.delete_elements(set, &elems);
+            batch_delete(&mut batch, set, &elems);
         }
         for (set, elems) in network_elements(net) {
-            batch.add_elements(set, &elems);
+            batch_add(&mut batch, set, &elems);
         }
         Ok(self.nft.apply(&batch)?)
     }
@@ -179,7 +307,7 @@ impl Firewall {
     pub fn remove_network(&mut self, net: &NetworkRules<'_>) -> Result<()> {
         let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
         for (set, elems) in network_elements(net) {
-            batch.delete_elements(set, &elems);
+            batch_delete(&mut batch, set, &elems);
         }
         Ok(self.nft.apply(&batch)?)
     }
@@ -190,19 +318,42 @@ impl Firewall {
 #[derive(Debug, Clone)]
 pub struct EndpointRules<'a> {
     pub bridge: &'a str,
+    /// The host end of its veth: its bridge port.
+    pub port: &'a str,
+    /// Its interface's MAC: the only source MAC its port passes.
+    pub mac: [u8; 6],
+    /// Its leased addresses.
     pub addresses: Vec<IpAddr>,
+    /// Its IPv6 link-local address, on networks with IPv6.
+    pub link_local: Option<Ipv6Addr>,
+    /// On an `--isolate` network.
+    pub isolated: bool,
     pub ports: &'a [Published],
 }
 
 impl EndpointRules<'_> {
     fn elements(&self) -> Vec<(&'static str, Element)> {
         let mut out = Vec::new();
+        let port = || nfnl::ifname(self.port);
+        out.push(("l2_macs", key(&[port(), nfnl::ether(self.mac)])));
+        if self.isolated {
+            out.push(("l2_isolated", key(&[port()])));
+        }
         for addr in &self.addresses {
             let br = nfnl::ifname(self.bridge);
             match addr {
-                IpAddr::V4(a) => out.push(("members4", key(&[br, nfnl::ipv4(*a)]))),
-                IpAddr::V6(a) => out.push(("members6", key(&[br, nfnl::ipv6(*a)]))),
+                IpAddr::V4(a) => {
+                    out.push(("members4", key(&[br, nfnl::ipv4(*a)])));
+                    out.push(("l2_addrs4", key(&[port(), nfnl::ipv4(*a)])));
+                }
+                IpAddr::V6(a) => {
+                    out.push(("members6", key(&[br, nfnl::ipv6(*a)])));
+                    out.push(("l2_addrs6", key(&[port(), nfnl::ipv6(*a)])));
+                }
             }
+        }
+        if let Some(ll) = self.link_local {
+            out.push(("l2_addrs6", key(&[port(), nfnl::ipv6(ll)])));
         }
         for p in self.ports {
             out.extend(port_elements(p));
@@ -223,12 +374,12 @@ impl Firewall {
         let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
         for ep in remove.iter().chain(add) {
             for (set, elem) in ep.elements() {
-                batch.delete_elements(set, &[elem]);
+                batch_delete(&mut batch, set, &[elem]);
             }
         }
         for ep in add {
             for (set, elem) in ep.elements() {
-                batch.add_elements(set, &[elem]);
+                batch_add(&mut batch, set, &[elem]);
             }
         }
         if batch.is_empty() {
@@ -281,12 +432,9 @@ impl Firewall {
     fn missing(&mut self, elems: &[(&'static str, Element)]) -> Result<Vec<&'static str>> {
         let mut out = Vec::new();
         for (set, elem) in elems {
-            let found = self.nft.elements_exist(
-                nfnl::NFPROTO_INET,
-                TABLE,
-                set,
-                std::slice::from_ref(elem),
-            )?;
+            let found =
+                self.nft
+                    .elements_exist(family_of(set), TABLE, set, std::slice::from_ref(elem))?;
             if found.first() != Some(&true) {
                 out.push(*set);
             }
@@ -338,6 +486,9 @@ fn network_elements(net: &NetworkRules<'_>) -> Vec<(&'static str, Vec<Element>)>
         ("bridges", vec![key(&[br()])]),
         ("bridge_pairs", vec![key(&[br(), br()])]),
     ];
+    if net.isolate {
+        out.push(("isolated", vec![key(&[br()])]));
+    }
     if net.internal {
         out.push(("internal", vec![key(&[br()])]));
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
@@ -362,6 +513,31 @@ fn network_elements(net: &NetworkRules<'_>) -> Vec<(&'static str, Vec<Element>)>
 /// Declares the base ruleset in one `nft -f -` transaction.
 fn install_base() -> Result<()> {
     nft_script(BASE_RULESET)
+}
+
+/// The chains of the base ruleset, by name (both tables; see [`family_of`]).
+pub fn base_chains() -> impl Iterator<Item = &'static str> {
+    BASE_RULESET.lines().filter_map(|l| {
+        l.trim()
+            .strip_prefix("chain ")
+            .and_then(|r| r.strip_suffix(" {"))
+    })
+}
+
+/// Declares the base ruleset again in one `nft -f` transaction, keeping every
+/// element: the base is declared (creating what is missing, appending its
+/// rules), every chain flushed, and the base declared once more, so each
+/// chain ends up with exactly the base's rules whatever it held before.
+pub fn redeclare_base() -> Result<()> {
+    let mut script = String::from(BASE_RULESET);
+    for chain in base_chains() {
+        script.push_str(&format!(
+            "flush chain {} {TABLE} {chain}\n",
+            family_name(chain)
+        ));
+    }
+    script.push_str(BASE_RULESET);
+    nft_script(&script)
 }
 
 /// Runs `script` through `nft -f -`: one transaction, all or nothing.

@@ -44,6 +44,7 @@ use wire::{check_name, encode, parse_answers, validate, Answer, Failure, Get, Wi
 pub const NFPROTO_INET: u8 = 1;
 pub const NFPROTO_IPV4: u8 = 2;
 pub const NFPROTO_IPV6: u8 = 10;
+pub const NFPROTO_BRIDGE: u8 = 7;
 
 // recv(2) flags and errno values (the same on every Linux architecture).
 const MSG_PEEK: i32 = 0x2;
@@ -173,6 +174,13 @@ pub fn ipv6(a: Ipv6Addr) -> Vec<u8> {
     a.octets().to_vec()
 }
 
+/// A MAC address (`ether_addr`), padded to 8 bytes.
+pub fn ether(mac: [u8; 6]) -> Vec<u8> {
+    let mut out = mac.to_vec();
+    out.extend([0, 0]);
+    out
+}
+
 /// A port (`inet_service`): network order, padded to 4 bytes.
 pub fn port(p: u16) -> Vec<u8> {
     let [hi, lo] = p.to_be_bytes();
@@ -188,9 +196,11 @@ pub fn concat(fields: &[Vec<u8>]) -> Vec<u8> {
     fields.concat()
 }
 
-/// Element changes to the sets and maps of one table, applied as one transaction.
+/// Element changes to the sets and maps of the tables of one name (one per
+/// family, e.g. `inet nsnet` and `bridge nsnet`), applied as one transaction.
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// The family of operations that do not name their own.
     family: u8,
     table: String,
     ops: Vec<Op>,
@@ -198,6 +208,7 @@ pub struct Batch {
 
 #[derive(Debug, Clone)]
 struct Op {
+    family: u8,
     delete: bool,
     set: String,
     elems: Vec<Element>,
@@ -214,34 +225,50 @@ impl Batch {
 
     /// Adds elements; the batch fails with `EEXIST` if one is already there.
     pub fn add_elements(&mut self, set: &str, elems: &[Element]) {
-        self.push(false, set, elems);
+        self.push(self.family, false, set, elems);
     }
 
     /// Deletes elements (by key); elements that do not exist are skipped.
     pub fn delete_elements(&mut self, set: &str, elems: &[Element]) {
-        self.push(true, set, elems);
+        self.push(self.family, true, set, elems);
+    }
+
+    /// [`Batch::add_elements`] to the set of the same-named table of `family`.
+    pub fn add_elements_in(&mut self, family: u8, set: &str, elems: &[Element]) {
+        self.push(family, false, set, elems);
+    }
+
+    /// [`Batch::delete_elements`] from the set of the same-named table of `family`.
+    pub fn delete_elements_in(&mut self, family: u8, set: &str, elems: &[Element]) {
+        self.push(family, true, set, elems);
     }
 
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
 
-    fn push(&mut self, delete: bool, set: &str, elems: &[Element]) {
+    fn push(&mut self, family: u8, delete: bool, set: &str, elems: &[Element]) {
         // Never an empty list: a delete message without elements flushes the set.
         if !elems.is_empty() {
             let (set, elems) = (set.to_owned(), elems.to_vec());
-            self.ops.push(Op { delete, set, elems });
+            self.ops.push(Op {
+                family,
+                delete,
+                set,
+                elems,
+            });
         }
     }
 
-    fn describe(&self, set: &str) -> String {
-        let family = match self.family {
+    fn describe(&self, op: &Op) -> String {
+        let family = match op.family {
             NFPROTO_INET => "inet".to_owned(),
             NFPROTO_IPV4 => "ip".to_owned(),
             NFPROTO_IPV6 => "ip6".to_owned(),
+            NFPROTO_BRIDGE => "bridge".to_owned(),
             n => format!("family {n}"),
         };
-        format!("{family} {} {set}", self.table)
+        format!("{family} {} {}", self.table, op.set)
     }
 }
 
@@ -357,7 +384,13 @@ impl Nftables {
         }
         let mut probe = Batch::new(NFPROTO_INET, "");
         let (delete, set, elems) = (true, String::new(), Vec::new());
-        probe.ops.push(Op { delete, set, elems });
+        let family = NFPROTO_INET;
+        probe.ops.push(Op {
+            family,
+            delete,
+            set,
+            elems,
+        });
         let wire = encode(&probe, true, &mut self.seq);
         let supported = match self.send_batch(&wire)? {
             None => true,
@@ -487,19 +520,19 @@ impl Nftables {
 
     /// The batch with its deletes cut down to the elements that exist.
     fn without_absent(&mut self, batch: &Batch) -> Result<Batch> {
-        let (family, table) = (batch.family, batch.table.as_str());
-        let mut out = Batch::new(family, table);
+        let table = batch.table.as_str();
+        let mut out = Batch::new(batch.family, table);
         for op in &batch.ops {
             if !op.delete {
                 out.ops.push(op.clone());
                 continue;
             }
-            let set = op.set.as_str();
+            let (family, set) = (op.family, op.set.as_str());
             let set_found = self.query(family, 1, |_| Get::Set { table, set })?;
             if set_found.first() != Some(&true) {
                 return Err(Error::Set {
                     action: "delete elements from",
-                    set: batch.describe(&op.set),
+                    set: batch.describe(op),
                     element: None,
                     errno: ENOENT,
                     message: Some("no such set (or table)".into()),
@@ -514,7 +547,7 @@ impl Nftables {
                 .filter(|(_, here)| *here)
                 .map(|(e, _)| e.clone())
                 .collect();
-            out.delete_elements(&op.set, &elems);
+            out.delete_elements_in(family, &op.set, &elems);
         }
         Ok(out)
     }

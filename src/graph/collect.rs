@@ -108,6 +108,19 @@ pub(crate) fn collect_open(ctx: &Context) -> Result<(Topology, Vec<Netns>)> {
             interfaces,
         });
     }
+    // Ports of isolated networks are isolated by `bridge nsnet` (its
+    // `l2_isolated` set), not by the kernel's port flag: show them as such.
+    for spec in networks.iter().filter(|n| n.isolate) {
+        for ep in endpoints.iter().filter(|e| e.network == spec.name) {
+            for iface in namespaces
+                .iter_mut()
+                .flat_map(|n| n.interfaces.iter_mut())
+                .filter(|i| i.name == ep.host_ifname)
+            {
+                iface.isolated = true;
+            }
+        }
+    }
     let ns_name = |ep: &Endpoint| {
         namespaces
             .iter()

@@ -245,26 +245,41 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
             .add_address(peer.index, addr)
             .map_err(nl_err(ns.label(), format!("adding address {addr}")))?;
     }
+    // No address from the kernel's own choice: with IPv6 the interface gets
+    // exactly one link-local address, the EUI-64 of its MAC, which its bridge
+    // port lets through (`bridge nsnet`); without IPv6 none at all, so no
+    // link-local address, DAD probe, solicitation or MLD report floods the
+    // bridge. Through netlink, not /proc/sys: every namespace's `eth0` shares
+    // one dentry name there, so a sysctl look-up costs O(namespaces)
+    // (profiled: 10% of a connect at 1000 endpoints).
+    target_nl
+        .set_no_ipv6_autoconf(peer.index)
+        .map_err(nl_err(ns.label(), format!("configuring IPv6 on {ifname}")))?;
     if spec.pools.iter().any(|p| p.subnet.addr().is_ipv6()) {
+        let mac = endpoint.mac.parse::<Mac>().map(|m| m.0).unwrap_or_default();
+        let ll = IpNet::new(IpAddr::V6(link_local(mac)), 64)
+            .map_err(|e| Error::Invalid(format!("link-local address: {e}")))?;
+        target_nl
+            .add_address(peer.index, &ll)
+            .map_err(nl_err(ns.label(), format!("adding address {ll}")))?;
         // No DAD on the endpoint's interface: nsnet hands out unique addresses,
         // and with hairpin mode on its port DAD would see its own probes and fail.
-        // No router solicitations either: nothing on an nsnet bridge sends
-        // router advertisements (the default route is set below), and each
-        // one would be flooded to every port.
+        // No router solicitations, and no router adverts or redirects taken
+        // from anyone: nothing on an nsnet bridge may act as a router but the
+        // gateway, whose default route nsnet sets below (CVE-2020-13401: a
+        // container's advert would make it every neighbour's IPv6 router; the
+        // bridge drops them too).
         let conf = format!("net/ipv6/conf/{ifname}");
         ns.within(|| {
-            super::sysctl(&format!("{conf}/accept_dad"), "0")
-                .and_then(|()| super::sysctl(&format!("{conf}/router_solicitations"), "0"))
+            [
+                "accept_dad",
+                "router_solicitations",
+                "accept_ra",
+                "accept_redirects",
+            ]
+            .iter()
+            .try_for_each(|key| super::sysctl(&format!("{conf}/{key}"), "0"))
         })??;
-    } else {
-        // An IPv4-only network: no IPv6 address on its interface, so no
-        // link-local address, DAD probe, solicitation or MLD report floods the
-        // bridge. Through netlink, not /proc/sys: every namespace's `eth0`
-        // shares one dentry name there, so a sysctl look-up costs O(namespaces)
-        // (profiled: 10% of a connect at 1000 endpoints).
-        target_nl
-            .set_no_ipv6_autoconf(peer.index)
-            .map_err(nl_err(ns.label(), format!("configuring IPv6 on {ifname}")))?;
     }
     target_nl
         .set_up(peer.index, true)
@@ -284,33 +299,37 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
         })?;
     // Hairpin: with br_netfilter, a published port that leads back to the
     // endpoint that used it is bridged straight back out of its own port.
-    if spec.isolate || !endpoint.ports.is_empty() {
-        host.set_bridge_port(host_link.index, spec.isolate, !endpoint.ports.is_empty())
+    // Isolation is not the kernel's port flag but `bridge nsnet`'s
+    // `l2_isolated`, which lets published-port traffic between isolated ports
+    // through (the flag would drop it whenever br_netfilter bridges it).
+    if !endpoint.ports.is_empty() {
+        host.set_bridge_port(host_link.index, false, true)
             .map_err(nl_err(
                 "host",
                 format!("setting bridge port options of {host_if}"),
             ))?;
     }
-    host.set_up(host_link.index, true)
-        .map_err(nl_err("host", format!("bringing {host_if} up")))?;
-
-    tracing::debug!("connect: {host_if} up");
-    // The network is up, so the table exists, unless someone deleted it
+    // The firewall elements before the port goes up: an `nsv…` port without
+    // them passes nothing, so the endpoint is never on the bridge unguarded.
+    // The network is up, so the tables exist, unless someone deleted them
     // since: never declare a bare one here (see `reinstall_if_deleted`).
     let mut fw = Firewall::open_existing()?.ok_or_else(table_deleted)?;
-    fw.update_endpoints(&[], &[rules(&spec.bridge, &endpoint)])?;
+    fw.update_endpoints(&[], &[rules(&spec.bridge, spec.isolate, &endpoint)])?;
     tracing::debug!("connect: firewall elements added");
     {
-        let (bridge, ep) = (spec.bridge.clone(), endpoint.clone());
+        let (bridge, ep, isolate) = (spec.bridge.clone(), endpoint.clone(), spec.isolate);
         rollback.push("firewall elements", move || match Firewall::open_existing()
             .map_err(|e| e.to_string())?
         {
             Some(mut fw) => fw
-                .update_endpoints(&[rules(&bridge, &ep)], &[])
+                .update_endpoints(&[rules(&bridge, isolate, &ep)], &[])
                 .map_err(|e| e.to_string()),
             None => Ok(()),
         });
     }
+    host.set_up(host_link.index, true)
+        .map_err(nl_err("host", format!("bringing {host_if} up")))?;
+    tracing::debug!("connect: {host_if} up");
     flush_conntrack(&endpoint.ports)?;
 
     rollback.commit();
@@ -376,13 +395,46 @@ fn default_mac(id: &str, addresses: &[IpNet]) -> Mac {
     }
 }
 
-/// The firewall elements of an endpoint on `bridge`.
-fn rules<'a>(bridge: &'a str, ep: &'a Endpoint) -> EndpointRules<'a> {
+/// The firewall elements of an endpoint on `bridge` (`isolated`: an
+/// `--isolate` network; removing with `true` is always safe).
+pub(crate) fn rules<'a>(bridge: &'a str, isolated: bool, ep: &'a Endpoint) -> EndpointRules<'a> {
+    let mac = ep.mac.parse::<Mac>().map(|m| m.0).unwrap_or_default();
+    let has_v6 = ep.addresses.iter().any(|a| a.addr().is_ipv6());
     EndpointRules {
         bridge,
+        port: &ep.host_ifname,
+        mac,
         addresses: ep.addresses.iter().map(|a| a.addr()).collect(),
+        link_local: has_v6.then(|| link_local(mac)),
+        isolated,
         ports: &ep.ports,
     }
+}
+
+/// The IPv6 link-local address nsnet gives an endpoint's interface on a
+/// network with IPv6: the modified EUI-64 of its MAC (RFC 4291), set by nsnet
+/// itself rather than left to the namespace's `addr_gen_mode`, so that its
+/// bridge port knows the one link-local source it may use.
+pub(crate) fn link_local(mac: [u8; 6]) -> std::net::Ipv6Addr {
+    let [a, b, c, d, e, f] = mac;
+    std::net::Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        a ^ 0x02,
+        b,
+        c,
+        0xff,
+        0xfe,
+        d,
+        e,
+        f,
+    ])
 }
 
 /// Whether a process on the host holds `proto/port` (a TCP listener, a bound
@@ -456,7 +508,7 @@ pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoi
             let mut open = None;
             match Firewall::open_existing() {
                 Ok(Some(mut fw)) => {
-                    if let Err(e) = fw.update_endpoints(&[rules(bridge, ep)], &[]) {
+                    if let Err(e) = fw.update_endpoints(&[rules(bridge, true, ep)], &[]) {
                         errors.push(format!("removing firewall elements: {e}"));
                     }
                     tracing::debug!("teardown {}: firewall elements removed", ep.id);

@@ -259,6 +259,7 @@ pub(crate) fn rules(spec: &NetworkSpec) -> NetworkRules<'_> {
     NetworkRules {
         bridge: &spec.bridge,
         internal: spec.internal,
+        isolate: spec.isolate,
         masquerade: spec.masquerade,
         gateways: spec.pools.iter().map(|p| p.gateway).collect(),
     }

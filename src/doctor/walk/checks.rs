@@ -83,6 +83,17 @@ impl<'a> Walker<'a> {
             }
         }
         match (in_net, out_net) {
+            (Some(i), Some(o)) if i.name == o.name && i.isolate && !self.dnat => {
+                self.fail(
+                    ns,
+                    format!(
+                        "network {} isolates its endpoints (--isolate): they cannot reach each other, not even routed through the gateway, by design (only published ports)",
+                        i.name
+                    ),
+                    Some("use a network created without --isolate".into()),
+                );
+                false
+            }
             (Some(i), Some(o)) if i.name != o.name && !self.dnat => {
                 self.fail(
                     ns,

@@ -138,7 +138,7 @@ impl Wire {
             } else {
                 "add elements to"
             },
-            set: batch.describe(&op.set),
+            set: batch.describe(op),
             element: i.checked_sub(1).map(|i| msg.first + i),
             errno: f.errno,
             message: f.message.or(missing.map(str::to_owned)),
@@ -153,10 +153,7 @@ pub(super) fn validate(batch: &Batch) -> Result<()> {
         check_name("set", &op.set)?;
         for (i, e) in op.elems.iter().enumerate() {
             check_element(e).map_err(|why| {
-                Error::Invalid(format!(
-                    "set {}: element {i}: {why}",
-                    batch.describe(&op.set)
-                ))
+                Error::Invalid(format!("set {}: element {i}: {why}", batch.describe(op)))
             })?;
         }
     }
@@ -183,7 +180,7 @@ pub(super) fn encode(batch: &Batch, destroy: bool, seq: &mut u32) -> Wire {
         let mut next_elem = 0;
         loop {
             let seq = next();
-            let start = w.begin(msg_type(kind), flags, seq, batch.family, 0);
+            let start = w.begin(msg_type(kind), flags, seq, op.family, 0);
             w.str_attr(NFTA_SET_ELEM_LIST_TABLE, &batch.table);
             w.str_attr(NFTA_SET_ELEM_LIST_SET, &op.set);
             let nest = w.nest(NFTA_SET_ELEM_LIST_ELEMENTS);

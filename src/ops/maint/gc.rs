@@ -377,11 +377,7 @@ impl Gc<'_> {
         let rules: Vec<EndpointRules<'_>> = gone
             .iter()
             .zip(&bridges)
-            .map(|(ep, bridge)| EndpointRules {
-                bridge,
-                addresses: ep.addresses.iter().map(|a| a.addr()).collect(),
-                ports: &ep.ports,
-            })
+            .map(|(ep, bridge)| crate::ops::endpoint::rules(bridge, true, ep))
             .collect();
         let batched = match Firewall::open_existing() {
             Ok(Some(mut fw)) => fw.update_endpoints(&rules, &[]).is_ok(),

@@ -5,23 +5,10 @@
 use super::table::{list, shape_drift, up_networks, Base, ElementDrift, Expected};
 use super::{Exclusive, Result};
 use crate::firewall::nfnl::{self, Batch, Element, Nftables};
-use crate::firewall::{self, BASE_RULESET, TABLE};
+use crate::firewall::{self, TABLE};
 use crate::netlink::Netlink;
 use crate::ops::{nl_err, Context, Error};
 use std::collections::BTreeMap;
-
-/// Declares the base ruleset again in one `nft -f` transaction, keeping every
-/// element: the base is declared (creating what is missing, appending its
-/// rules), every chain flushed, and the base declared once more, so each
-/// chain ends up with exactly the base's rules whatever it held before.
-fn redeclare_base(base: &Base) -> Result<()> {
-    let mut script = String::from(BASE_RULESET);
-    for chain in base.chain_names() {
-        script.push_str(&format!("flush chain inet {TABLE} {chain}\n"));
-    }
-    script.push_str(BASE_RULESET);
-    Ok(firewall::nft_script(&script)?)
-}
 
 /// `nsnet firewall reload`: declares `table inet nsnet` again (atomically,
 /// keeping its elements) and puts back every element the store accounts for,
@@ -51,14 +38,14 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
                 .map(|d| format!("table inet {TABLE}: declared again: {d}")),
         ),
     }
-    redeclare_base(&base)?;
+    firewall::redeclare_base()?;
 
     let expected = Expected::new(&networks, &endpoints, |n| up.contains(&n.name));
     let drift = expected.compare(&base, before.as_ref());
     let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
     for d in &drift {
         if let ElementDrift::Stale { set, elem, .. } = d {
-            batch.delete_elements(set, std::slice::from_ref(*elem));
+            firewall::batch_delete(&mut batch, set, std::slice::from_ref(*elem));
         }
     }
     let mut by_set: BTreeMap<&str, Vec<Element>> = BTreeMap::new();
@@ -66,10 +53,10 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
         by_set.entry(w.set).or_default().push(w.elem.clone());
     }
     for (set, elems) in &by_set {
-        batch.delete_elements(set, elems);
+        firewall::batch_delete(&mut batch, set, elems);
     }
     for (set, elems) in &by_set {
-        batch.add_elements(set, elems);
+        firewall::batch_add(&mut batch, set, elems);
     }
     if !batch.is_empty() {
         let mut nft = Nftables::new().map_err(firewall::Error::from)?;
@@ -120,11 +107,10 @@ pub fn networks_in_use(ctx: &Context, host: &mut Netlink, except: Option<&str>) 
 /// Runs before the connect holds the operations lock (reload takes it
 /// exclusively).
 pub fn reinstall_if_deleted(ctx: &Context) -> Result<Vec<String>> {
-    let mut nft = Nftables::new().map_err(firewall::Error::from)?;
-    if nft
-        .table_exists(nfnl::NFPROTO_INET, TABLE)
-        .map_err(firewall::Error::from)?
-    {
+    // Both tables there: nothing to do. `bridge nsnet` alone missing: an
+    // older nsnet declared the base ruleset (or someone deleted it), and the
+    // endpoints' ports pass nothing until it is back.
+    if firewall::Firewall::tables_exist()? == (true, true) {
         return Ok(Vec::new());
     }
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;

@@ -16,7 +16,7 @@
 
 use super::Result;
 use crate::firewall::nfnl::{self, Batch, Element, Nftables};
-use crate::firewall::{self, EndpointRules, BASE_RULESET, TABLE};
+use crate::firewall::{self, BASE_RULESET, TABLE};
 use crate::netlink::{LinkKind, Netlink};
 use crate::ops::{network, nl_err, Error};
 use crate::store::{Endpoint, NetworkSpec};
@@ -30,6 +30,7 @@ use std::process::{Command, Stdio};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     Ifname,
+    Ether,
     Ipv4,
     Ipv6,
     Proto,
@@ -40,6 +41,7 @@ impl Field {
     fn from_type(t: &str) -> Option<Self> {
         Some(match t.trim() {
             "ifname" => Field::Ifname,
+            "ether_addr" => Field::Ether,
             "ipv4_addr" => Field::Ipv4,
             "ipv6_addr" => Field::Ipv6,
             "inet_proto" => Field::Proto,
@@ -52,6 +54,7 @@ impl Field {
     fn width(self) -> usize {
         match self {
             Field::Ifname | Field::Ipv6 => 16,
+            Field::Ether => 8,
             _ => 4,
         }
     }
@@ -60,6 +63,7 @@ impl Field {
     fn encode(self, v: &Value) -> Option<Vec<u8>> {
         Some(match self {
             Field::Ifname => nfnl::ifname(v.as_str()?),
+            Field::Ether => nfnl::ether(v.as_str()?.parse::<crate::names::Mac>().ok()?.0),
             Field::Ipv4 => nfnl::ipv4(v.as_str()?.parse().ok()?),
             Field::Ipv6 => nfnl::ipv6(v.as_str()?.parse().ok()?),
             Field::Proto => nfnl::l4proto(match v {
@@ -86,6 +90,12 @@ impl Field {
                 let name = b.split(|&c| c == 0).next().unwrap_or_default();
                 String::from_utf8_lossy(name).into_owned()
             }
+            Field::Ether => b
+                .iter()
+                .take(6)
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
             Field::Ipv4 => <[u8; 4]>::try_from(b)
                 .map(|o| std::net::Ipv4Addr::from(o).to_string())
                 .unwrap_or_default(),
@@ -199,10 +209,6 @@ impl Base {
         Base { sets, chains }
     }
 
-    pub(super) fn chain_names(&self) -> impl Iterator<Item = &str> {
-        self.chains.iter().map(|(c, _)| c.as_str())
-    }
-
     /// The table's elements in `set`, described.
     fn describe(&self, set: &str, e: &Element) -> String {
         describe(self.sets.get(set), e)
@@ -217,7 +223,9 @@ pub(super) struct Listing {
     chains: HashMap<String, usize>,
 }
 
-/// Reads the table; `None` when it does not exist.
+/// Reads both tables (`inet nsnet` and `bridge nsnet`) into one listing
+/// (their sets and chains have distinct names); `None` when `inet nsnet`
+/// does not exist. A missing `bridge nsnet` shows as missing sets and chains.
 pub(super) fn list() -> Result<Option<Listing>> {
     let mut nft = Nftables::new().map_err(firewall::Error::from)?;
     if !nft
@@ -226,8 +234,22 @@ pub(super) fn list() -> Result<Option<Listing>> {
     {
         return Ok(None);
     }
+    let mut listing = Listing {
+        sets: HashMap::new(),
+        chains: HashMap::new(),
+    };
+    if !list_into("inet", &mut listing)? {
+        return Ok(None); // deleted meanwhile
+    }
+    list_into("bridge", &mut listing)?;
+    Ok(Some(listing))
+}
+
+/// Adds `FAMILY nsnet`'s sets and chains to `listing`; false when the table
+/// does not exist.
+fn list_into(family: &str, listing: &mut Listing) -> Result<bool> {
     let out = Command::new("nft")
-        .args(["-j", "list", "table", "inet", TABLE])
+        .args(["-j", "list", "table", family, TABLE])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::CannotRun {
@@ -237,19 +259,15 @@ pub(super) fn list() -> Result<Option<Listing>> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("No such file or directory") {
-            return Ok(None); // deleted meanwhile
+            return Ok(false);
         }
         return Err(Error::Invalid(format!(
-            "nft list table inet {TABLE}: {}",
+            "nft list table {family} {TABLE}: {}",
             err.trim()
         )));
     }
     let v: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| Error::Invalid(format!("nft -j list table inet {TABLE}: {e}")))?;
-    let mut listing = Listing {
-        sets: HashMap::new(),
-        chains: HashMap::new(),
-    };
+        .map_err(|e| Error::Invalid(format!("nft -j list table {family} {TABLE}: {e}")))?;
     for item in v["nftables"].as_array().into_iter().flatten() {
         if let Some(set) = item.get("set").or_else(|| item.get("map")) {
             let name = set["name"].as_str().unwrap_or_default().to_owned();
@@ -263,7 +281,7 @@ pub(super) fn list() -> Result<Option<Listing>> {
             *listing.chains.entry(name).or_insert(0) += 1;
         }
     }
-    Ok(Some(listing))
+    Ok(true)
 }
 
 /// A JSON type: `"ifname"` or `["ifname", "ipv4_addr"]`.
@@ -379,11 +397,7 @@ impl Expected {
             let Some(spec) = networks.iter().find(|n| n.name == ep.network) else {
                 continue;
             };
-            let rules = EndpointRules {
-                bridge: &spec.bridge,
-                addresses: ep.addresses.iter().map(|a| a.addr()).collect(),
-                ports: &ep.ports,
-            };
+            let rules = crate::ops::endpoint::rules(&spec.bridge, spec.isolate, ep);
             required.extend(rules.element_list().into_iter().map(|(set, elem)| Want {
                 set,
                 elem,
@@ -631,7 +645,7 @@ pub(super) fn delete_stale(
     let mut done = Vec::new();
     for d in drift {
         if let ElementDrift::Stale { set, elem, .. } = d {
-            batch.delete_elements(set, std::slice::from_ref(*elem));
+            firewall::batch_delete(&mut batch, set, std::slice::from_ref(*elem));
             done.push((base.describe(set, elem), kind_of(set)));
         }
     }
