@@ -33,6 +33,7 @@ fn addr(sb: &Sandbox, net: &str, ns: &str, v6: bool) -> String {
                 "db" => "10.32.",
                 "closed" => "10.33.",
                 "iso" => "10.34.",
+                "cninet" => "10.35.",
                 _ => "",
             };
             v6 || a.starts_with(prefix)
@@ -529,4 +530,108 @@ fn ipv6_loopback_to_a_published_port_is_refused_at_once() {
         "{out:?}"
     );
     assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+/// The CNI face: a dual-stack, port-isolated network defined by a config,
+/// attachments made the way a runtime makes them.
+#[test]
+fn the_same_attacks_fail_on_a_cni_defined_network() {
+    let sb = Sandbox::new();
+    sb.netns(&["a", "b", "x"]);
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "cninet", "type": "nsnet", "portIsolation": true,
+        "ipam": {"type": "nsnet", "ranges": [[{"subnet": "10.35.0.0/24"}], [{"subnet": "fd35::/64"}]]},
+    });
+    let add = |ns: &str, runtime: serde_json::Value| {
+        let mut c = conf.clone();
+        c["runtimeConfig"] = runtime;
+        let out = sb.cni(
+            &[
+                ("CNI_COMMAND", Some("ADD")),
+                ("CNI_CONTAINERID", Some(&format!("ctr-{ns}"))),
+                ("CNI_NETNS", Some(&format!("/run/netns/{ns}"))),
+                ("CNI_IFNAME", Some("eth0")),
+            ],
+            &c.to_string(),
+        );
+        assert!(out.status.success(), "{out:?}");
+    };
+    add("a", serde_json::json!({}));
+    add(
+        "b",
+        serde_json::json!({"portMappings": [{"hostPort": 8082, "containerPort": 80, "protocol": "tcp"}]}),
+    );
+    add("x", serde_json::json!({}));
+    let _b = sb.tcp_server("b", 80, "from-b");
+    let _log = udp_log(&sb, "host", "0.0.0.0", 7002, "host");
+    let a4 = addr(&sb, "cninet", "a", false);
+    let a6 = addr(&sb, "cninet", "a", true);
+    // The published port answers the isolated neighbours; isolation holds.
+    assert_eq!(
+        sb.tcp_ask("a", "10.35.0.1", 8082).as_deref(),
+        Some("from-b")
+    );
+    assert!(sb.ping_fails("a", &addr(&sb, "cninet", "b", false)));
+    // x forges a's addresses and sends router adverts.
+    let own = addr(&sb, "cninet", "x", false);
+    sb.sh(&format!(
+        "echo own | ip netns exec x socat -u - UDP4:10.35.0.1:7002,bind={own}"
+    ));
+    assert!(got(&sb, "host").contains("own"));
+    sb.sh_ok(&format!(
+        "ip -n x addr add {a4}/32 dev eth0 && ip -n x addr add {a6}/128 dev eth0 nodad"
+    ));
+    sb.sh(&format!(
+        "echo spoofed | ip netns exec x socat -u - UDP4:10.35.0.1:7002,bind={a4}"
+    ));
+    assert!(!got(&sb, "host").contains("spoofed"));
+    sb.sh_ok("ip netns exec a sysctl -qw net.ipv6.conf.eth0.accept_ra=2");
+    for _ in 0..3 {
+        sb.sh_ok(&format!(
+            "ip netns exec x python3 {RAWPKT} ra6 eth0 2001:db8:bad::; sleep 0.2"
+        ));
+    }
+    assert_eq!(sb.sh_ok("ip -n a -6 route show proto ra"), "");
+    // 127.0.0.1 through the gateway.
+    let _lo = udp_log(&sb, "host", "127.0.0.1", 9999, "lo");
+    sb.sh_ok(&format!(
+        "ip netns exec x python3 {RAWPKT} udp4 eth0 {} {own} 127.0.0.1 9999 attack",
+        mac(&sb, "nsbr-cninet")
+    ));
+    assert_eq!(got(&sb, "lo"), "");
+}
+
+/// A host whose `table inet nsnet` was declared by an nsnet without `bridge
+/// nsnet` (or someone deleted it): the next connect declares both again,
+/// keeping every endpoint's elements, and the guard is in place.
+#[test]
+fn a_connect_puts_back_a_missing_bridge_table_with_every_endpoints_elements() {
+    let sb = Sandbox::new();
+    sb.netns(&["a", "b", "x"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.31.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "a", "-p", "8080:80"]);
+    sb.sh_ok("nft delete table bridge nsnet");
+    let check = sb.nsnet(&["check"]);
+    assert!(!check.status.success());
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("set l2_macs is missing"),
+        "{check:?}"
+    );
+    sb.ok(&["network", "connect", "web", "b"]);
+    sb.ok(&["check"]);
+    let macs = sb.sh_ok("nft list set bridge nsnet l2_macs");
+    for ns in ["a", "b"] {
+        let mac = sb.sh_ok(&format!(
+            "ip netns exec {ns} cat /sys/class/net/eth0/address"
+        ));
+        assert!(macs.contains(mac.trim()), "{ns}: {macs}");
+    }
+    // And a's port is guarded again.
+    let _lo = udp_log(&sb, "host", "127.0.0.1", 9999, "lo");
+    sb.sh_ok(&format!(
+        "ip netns exec a python3 {RAWPKT} udp4 eth0 {} {} 127.0.0.1 9999 attack",
+        mac(&sb, "nsbr-web"),
+        addr(&sb, "web", "a", false)
+    ));
+    assert_eq!(got(&sb, "lo"), "");
 }

@@ -470,7 +470,7 @@ fn finish(
     if conf.hairpin && ep.ports.is_empty() {
         let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
         let veth = host_link(&mut host, &ep.host_ifname)?;
-        host.set_bridge_port(veth.index, spec.isolate, true)
+        host.set_bridge_port(veth.index, false, true)
             .map_err(nl_err(
                 "host",
                 format!("setting hairpin on {}", ep.host_ifname),

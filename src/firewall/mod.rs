@@ -38,8 +38,10 @@
 //!   port (host veths are named `nsv…`, so a port without elements is closed,
 //!   not open). Per endpoint its port carries `l2_macs` (port . MAC) and
 //!   `l2_addrs4`/`l2_addrs6` (port . address, the IPv6 link-local one
-//!   included): a frame with another source MAC or address, an ARP with
-//!   another sender, a router advert, redirect or router renumbering, a packet
+//!   included; `l2_targets6` holds the IPv6 ones again, keyed as a raw
+//!   128-bit field because nft 1.0 cannot name a neighbour advert's target):
+//!   a frame with another source MAC or address, an ARP with another sender,
+//!   a neighbour advert for another's address, a router advert, redirect or router renumbering, a packet
 //!   for 127.0.0.0/8 (which `route_localnet` would otherwise deliver to the
 //!   host's loopback services), or anything but ARP/IPv4/IPv6 is dropped before
 //!   the bridge or the host sees it. It works without `br_netfilter` and
@@ -189,6 +191,7 @@ table bridge nsnet {
 	set l2_addrs4 { type ifname . ipv4_addr; }
 	set l2_addrs6 { type ifname . ipv6_addr; }
 	set l2_isolated { type ifname; }
+	set l2_targets6 { typeof iifname . @th,64,128; }
 
 	chain l2_prerouting {
 		type filter hook prerouting priority -300; policy accept;
@@ -217,6 +220,7 @@ table bridge nsnet {
 		icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } drop
 		ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld-listener-report, mld2-listener-report } accept
 		iifname . ip6 saddr != @l2_addrs6 drop
+		icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @l2_targets6 drop
 		accept
 	}
 	chain l2_forward {
@@ -349,11 +353,13 @@ impl EndpointRules<'_> {
                 IpAddr::V6(a) => {
                     out.push(("members6", key(&[br, nfnl::ipv6(*a)])));
                     out.push(("l2_addrs6", key(&[port(), nfnl::ipv6(*a)])));
+                    out.push(("l2_targets6", key(&[port(), nfnl::ipv6(*a)])));
                 }
             }
         }
         if let Some(ll) = self.link_local {
             out.push(("l2_addrs6", key(&[port(), nfnl::ipv6(ll)])));
+            out.push(("l2_targets6", key(&[port(), nfnl::ipv6(ll)])));
         }
         for p in self.ports {
             out.extend(port_elements(p));

@@ -8,6 +8,8 @@ Used by tests/attacks.rs (standard library only). Each command sends and exits:
   rawpkt.py ra6 IFACE PREFIX                              a router advert to ff02::1:
                                                           default router, PREFIX/64 autonomous
   rawpkt.py garp IFACE IP                                 a gratuitous ARP reply claiming IP
+  rawpkt.py na6 IFACE TARGET                              an unsolicited neighbour advert (override)
+                                                          claiming TARGET for IFACE's MAC
 The frames carry IFACE's own source MAC unless NSNET_SRCMAC is set.
 """
 
@@ -86,7 +88,19 @@ def garp(iface, ip):
     send_frame(iface, "ff:ff:ff:ff:ff:ff", 0x0806, arp)
 
 
-COMMANDS = {"udp4": udp4, "syn4": syn4, "ra6": ra6, "garp": garp}
+def na6(iface, target):
+    src_mac = os.environ.get("NSNET_SRCMAC") or own_mac(iface)
+    na = struct.pack("!BBHI16s", 136, 0, 0, 0x20000000,
+                     socket.inet_pton(socket.AF_INET6, target))
+    tlla = struct.pack("!BB6s", 2, 1, mac_bytes(src_mac))
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        index = socket.if_nametoindex(iface)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+        s.sendto(na + tlla, ("ff02::1", 0, 0, index))
+
+
+COMMANDS = {"udp4": udp4, "syn4": syn4, "ra6": ra6, "garp": garp, "na6": na6}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

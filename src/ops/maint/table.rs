@@ -31,6 +31,8 @@ use std::process::{Command, Stdio};
 enum Field {
     Ifname,
     Ether,
+    /// A raw 128-bit field (`@th,64,128`: an IPv6 address nft cannot name).
+    Raw128,
     Ipv4,
     Ipv6,
     Proto,
@@ -42,6 +44,7 @@ impl Field {
         Some(match t.trim() {
             "ifname" => Field::Ifname,
             "ether_addr" => Field::Ether,
+            "integer" | "@th,64,128" => Field::Raw128,
             "ipv4_addr" => Field::Ipv4,
             "ipv6_addr" => Field::Ipv6,
             "inet_proto" => Field::Proto,
@@ -53,7 +56,7 @@ impl Field {
     /// Bytes in a key: every field is padded to 4 bytes.
     fn width(self) -> usize {
         match self {
-            Field::Ifname | Field::Ipv6 => 16,
+            Field::Ifname | Field::Ipv6 | Field::Raw128 => 16,
             Field::Ether => 8,
             _ => 4,
         }
@@ -64,6 +67,10 @@ impl Field {
         Some(match self {
             Field::Ifname => nfnl::ifname(v.as_str()?),
             Field::Ether => nfnl::ether(v.as_str()?.parse::<crate::names::Mac>().ok()?.0),
+            Field::Raw128 => {
+                let hex = v.as_str()?.strip_prefix("0x")?;
+                u128::from_str_radix(hex, 16).ok()?.to_be_bytes().to_vec()
+            }
             Field::Ipv4 => nfnl::ipv4(v.as_str()?.parse().ok()?),
             Field::Ipv6 => nfnl::ipv6(v.as_str()?.parse().ok()?),
             Field::Proto => nfnl::l4proto(match v {
@@ -99,7 +106,7 @@ impl Field {
             Field::Ipv4 => <[u8; 4]>::try_from(b)
                 .map(|o| std::net::Ipv4Addr::from(o).to_string())
                 .unwrap_or_default(),
-            Field::Ipv6 => <[u8; 16]>::try_from(b)
+            Field::Ipv6 | Field::Raw128 => <[u8; 16]>::try_from(b)
                 .map(|o| std::net::Ipv6Addr::from(o).to_string())
                 .unwrap_or_default(),
             Field::Proto => match b.first() {
@@ -118,11 +125,18 @@ impl Field {
 }
 
 /// `a . b . c` into fields; `None` if one of them is a type nsnet never uses.
+/// Also the expressions of a `typeof` declaration (`iifname . @th,64,128`).
 fn fields(types: &str) -> Option<Vec<Field>> {
     if types.trim().is_empty() {
         return Some(Vec::new());
     }
-    types.split(" . ").map(Field::from_type).collect()
+    types
+        .split(" . ")
+        .map(|t| match t.trim() {
+            "iifname" | "oifname" => Some(Field::Ifname),
+            t => Field::from_type(t),
+        })
+        .collect()
 }
 
 /// Splits key (or data) bytes into their fields.
@@ -187,7 +201,11 @@ impl Base {
             let decl = line
                 .strip_prefix("set ")
                 .or_else(|| line.strip_prefix("map "));
-            if let Some((name, ty)) = decl.and_then(|d| d.split_once(" { type ")) {
+            let typed = decl.and_then(|d| {
+                d.split_once(" { type ")
+                    .or_else(|| d.split_once(" { typeof "))
+            });
+            if let Some((name, ty)) = typed {
                 let ty = ty.trim_end_matches('}').trim().trim_end_matches(';');
                 let (key, data) = ty.split_once(" : ").unwrap_or((ty, ""));
                 if let (Some(key), Some(data)) = (fields(key), fields(data)) {
@@ -663,7 +681,9 @@ mod tests {
     #[test]
     fn the_base_ruleset_shape_is_read_from_its_text() {
         let base = Base::new();
-        assert_eq!(base.sets.len(), 12);
+        assert_eq!(base.sets.len(), 18);
+        assert_eq!(base.sets["l2_macs"].key, [Field::Ifname, Field::Ether]);
+        assert_eq!(base.sets["l2_targets6"].key, [Field::Ifname, Field::Raw128]);
         assert_eq!(
             base.sets["ports4"].key,
             [Field::Ipv4, Field::Proto, Field::Port]
@@ -674,8 +694,9 @@ mod tests {
             [Field::Ifname, Field::Ifname]
         );
         let chains: HashMap<_, _> = base.chains.iter().cloned().collect();
-        assert_eq!(chains.len(), 9);
-        assert_eq!(chains["publish"], 4);
+        assert_eq!(chains.len(), 18);
+        assert_eq!(chains["publish"], 5);
+        assert_eq!(chains["l2_from_port_ip6"], 5);
         assert_eq!(chains["prerouting"], 1);
         assert_eq!(chains["from_bridge"], 6);
     }
