@@ -277,6 +277,41 @@ fn networks_are_isolated_by_design() {
 }
 
 #[test]
+fn isolated_endpoints_routed_through_the_gateway_are_blocked_by_design() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["a", "b"]);
+    sb.ok(&[
+        "network",
+        "create",
+        "iso",
+        "--subnet",
+        "10.34.0.0/24",
+        "--isolate",
+    ]);
+    sb.ok(&["network", "connect", "iso", "a"]);
+    sb.ok(&["network", "connect", "iso", "b"]);
+    // Bridged: the ports are isolated (by nsnet's bridge table).
+    blocked(
+        &sb,
+        "a",
+        "b",
+        "host",
+        "network iso isolates its endpoints (--isolate)",
+    );
+    // Routed through the gateway: dropped as well, and doctor says so.
+    sb.sh_ok("ip -n a route add 10.34.0.3/32 via 10.34.0.1");
+    assert!(sb.ping_fails("a", "10.34.0.3"));
+    let fix = blocked(
+        &sb,
+        "a",
+        "b",
+        "host",
+        "not even routed through the gateway, by design",
+    );
+    assert_eq!(fix, "use a network created without --isolate");
+}
+
+#[test]
 fn bad_input_is_refused_with_exit_2() {
     let sb = web();
     for (from, to, says) in [
