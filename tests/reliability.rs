@@ -224,6 +224,96 @@ fn sixty_four_concurrent_connects_and_cni_adds_get_distinct_reachable_addresses_
     );
 }
 
+/// Global addresses of the network namespace at `path` (a pod's pinned one).
+fn addresses_at(sb: &Sandbox, path: &str) -> Vec<String> {
+    let v = sb.json(&format!(
+        "nsenter --net={path} ip -j addr show scope global"
+    ));
+    let mut out = Vec::new();
+    for l in v.as_array().unwrap() {
+        for a in l["addr_info"].as_array().unwrap() {
+            if let Some(local) = a["local"].as_str() {
+                out.push(local.to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sixty_four_concurrent_first_calls_on_fresh_state_and_config_dirs_all_succeed() {
+    const N: usize = 64;
+    // A node that just booted: every round is a new sandbox (no nsnet table,
+    // no bridge) with state and config dirs that do not exist yet. CNI ADDs
+    // (a third) create their config dir, network and both databases on first
+    // use; `network connect` and `pod create` (the rest) need their network
+    // defined, so it is, beforehand, in a config dir of their own, while the
+    // state dir, which all 64 share, does not exist until they race to make it.
+    let rounds = if std::env::var("NSNET_SLOW_TESTS").is_ok_and(|v| v == "1") {
+        30
+    } else {
+        6
+    };
+    let n = common::NSNET;
+    let conf = json!({
+        "cniVersion": "1.0.0", "name": "cnet", "type": "nsnet",
+        "ipam": {"type": "nsnet", "ranges": [[{"subnet": "10.70.0.0/24"}]]},
+    });
+    let mut total = 0.0;
+    for round in 0..rounds {
+        let sb = Sandbox::new();
+        sb.sh_ok(&format!(
+            "for i in $(seq 0 {}); do ip netns add c$i; done",
+            N - 1
+        ));
+        sb.sh_ok(&format!("cat > /run/cnet.json <<'EOF'\n{conf}\nEOF"));
+        sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+        sb.sh_ok("test ! -e /run/nsnet && test ! -e /run/cni-config");
+        let (results, secs) = all_at_once(&sb, N, |i| match i % 3 {
+            0 => format!(
+                "CNI_COMMAND=ADD CNI_CONTAINERID=ctr{i} CNI_NETNS=/run/netns/c{i} CNI_IFNAME=eth0 \
+                 CNI_PATH=/run/cni-bin NSNET_CONFIG_DIR=/run/cni-config {n} </run/cnet.json"
+            ),
+            1 => format!("{n} network connect web c{i}"),
+            _ => format!("{n} pod create p{i} --network web"),
+        });
+        let failures: Vec<_> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.0 != 0)
+            .collect();
+        assert!(failures.is_empty(), "round {round}: failed: {failures:?}");
+
+        // Every call did its work: one address in each namespace, all distinct.
+        let mut addresses = Vec::new();
+        for i in 0..N {
+            let found = if i % 3 == 2 {
+                addresses_at(&sb, &format!("/run/nsnet/pods/p{i}/net"))
+            } else {
+                addresses_at(&sb, &format!("/run/netns/c{i}"))
+            };
+            assert_eq!(found.len(), 1, "round {round}, job {i}: {found:?}");
+            addresses.extend(found);
+        }
+        addresses.sort();
+        addresses.dedup();
+        assert_eq!(addresses.len(), N, "round {round}: {addresses:?}");
+        let cli_jobs = (0..N).filter(|i| i % 3 != 0).count();
+        assert_eq!(
+            inspect(&sb, "web")["endpoints"].as_array().unwrap().len(),
+            cli_jobs
+        );
+        let cnet = sb.sh_ok(&format!(
+            "NSNET_CONFIG_DIR=/run/cni-config {n} network inspect cnet"
+        ));
+        let cnet: Value = serde_json::from_str(&cnet).expect("inspect JSON");
+        assert_eq!(cnet["endpoints"].as_array().unwrap().len(), N - cli_jobs);
+        total += secs;
+        println!("round {round}: {N} concurrent first calls in {secs:.2} s, 0 failures");
+    }
+    println!("{rounds} round(s) of {N} concurrent first calls, 0 failures, {total:.2} s in all");
+}
+
 #[test]
 fn only_published_ports_answer_and_networks_and_isolated_endpoints_stay_apart() {
     let sb = Sandbox::with_outside();
