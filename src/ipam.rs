@@ -197,6 +197,77 @@ pub fn check_subnet_is_network(subnet: &IpNet) -> Result<(), String> {
     Ok(())
 }
 
+/// Address blocks no nsnet subnet may overlap: (block, what it is, why a
+/// network there cannot work). IPv4 link-local is separate: see
+/// [`check_subnet_usable`].
+const UNUSABLE: &[(&str, &str, &str)] = &[
+    (
+        "0.0.0.0/8",
+        "\"this network\" (0.0.0.0/8)",
+        "its addresses are never assigned to an interface",
+    ),
+    (
+        "127.0.0.0/8",
+        "loopback (127.0.0.0/8)",
+        "packets to it never leave a namespace",
+    ),
+    (
+        "224.0.0.0/4",
+        "multicast (224.0.0.0/4)",
+        "a multicast address cannot be an interface's own",
+    ),
+    (
+        "240.0.0.0/4",
+        "reserved (240.0.0.0/4)",
+        "the kernel neither routes nor forwards it",
+    ),
+    (
+        "::1/128",
+        "the IPv6 loopback address (::1)",
+        "packets to it never leave a namespace",
+    ),
+    (
+        "::/128",
+        "the IPv6 unspecified address (::)",
+        "it is never assigned to an interface",
+    ),
+    (
+        "::ffff:0:0/96",
+        "IPv4-mapped IPv6 (::ffff:0:0/96)",
+        "those addresses stand for IPv4 ones and never go on the wire",
+    ),
+    (
+        "fe80::/10",
+        "IPv6 link-local (fe80::/10)",
+        "every interface has its own fe80:: address and route there",
+    ),
+    (
+        "ff00::/8",
+        "IPv6 multicast (ff00::/8)",
+        "a multicast address cannot be an interface's own",
+    ),
+];
+
+const LINK_LOCAL_V4: &str = "169.254.0.0/16";
+
+/// A subnet a network can hand out addresses from: none of [`UNUSABLE`], and
+/// not IPv4 link-local (169.254.0.0/16, where the host's own link-local
+/// traffic and cloud metadata at 169.254.169.254 live) unless `allow_link_local`.
+pub fn check_subnet_usable(subnet: &IpNet, allow_link_local: bool) -> Result<(), String> {
+    let overlap = |block: &str| block.parse::<IpNet>().is_ok_and(|b| overlaps(&b, subnet));
+    if let Some((_, what, why)) = UNUSABLE.iter().find(|(block, _, _)| overlap(block)) {
+        return Err(format!("subnet {subnet} is in {what}: {why}"));
+    }
+    if !allow_link_local && overlap(LINK_LOCAL_V4) {
+        return Err(format!(
+            "subnet {subnet} is in IPv4 link-local ({LINK_LOCAL_V4}), where the host's own \
+             link-local traffic and cloud metadata (169.254.169.254) live; \
+             allow it with --allow-link-local (CNI: \"allowLinkLocal\": true)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +437,62 @@ mod tests {
         assert!(check_subnet_size(&"fd00::/64".parse().unwrap()).is_ok());
         assert_eq!(default_pool().next().unwrap().to_string(), "10.201.0.0/24");
         assert_eq!(default_pool().count(), 256);
+    }
+
+    #[test]
+    fn subnets_that_can_never_work_are_refused_with_their_reason() {
+        let refused = |s: &str| check_subnet_usable(&s.parse().unwrap(), false).expect_err(s);
+        for (subnet, says) in [
+            ("127.0.0.0/24", "loopback (127.0.0.0/8)"),
+            ("120.0.0.0/5", "loopback (127.0.0.0/8)"),
+            ("224.0.0.0/24", "multicast (224.0.0.0/4)"),
+            ("239.255.0.0/16", "multicast (224.0.0.0/4)"),
+            ("0.0.0.0/8", "\"this network\" (0.0.0.0/8)"),
+            ("0.1.0.0/16", "\"this network\" (0.0.0.0/8)"),
+            ("240.0.0.0/24", "reserved (240.0.0.0/4)"),
+            ("255.255.255.0/24", "reserved (240.0.0.0/4)"),
+            ("::/64", "the IPv6 loopback address (::1)"),
+            ("::ffff:0:0/96", "IPv4-mapped IPv6 (::ffff:0:0/96)"),
+            ("fe80::/64", "IPv6 link-local (fe80::/10)"),
+            ("febf:1::/64", "IPv6 link-local (fe80::/10)"),
+            ("ff02::/64", "IPv6 multicast (ff00::/8)"),
+            ("169.254.0.0/24", "IPv4 link-local (169.254.0.0/16)"),
+            ("169.0.0.0/8", "IPv4 link-local (169.254.0.0/16)"),
+        ] {
+            let err = refused(subnet);
+            let shown: IpNet = subnet.parse().unwrap();
+            assert!(
+                err.starts_with(&format!("subnet {shown} is in {says}")),
+                "{subnet}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn link_local_ipv4_is_usable_when_asked_for_and_ordinary_subnets_always() {
+        let ok = |s: &str, allow: bool| check_subnet_usable(&s.parse().unwrap(), allow);
+        assert_eq!(ok("169.254.10.0/24", true), Ok(()));
+        // Asking for IPv4 link-local does not open IPv6 link-local.
+        assert!(ok("fe80::/64", true).is_err());
+        assert!(ok("127.0.0.0/24", true).is_err());
+        for subnet in [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.1.0/24",
+            "100.64.0.0/10",
+            "1.0.0.0/8",
+            "126.255.255.0/24",
+            "128.0.0.0/24",
+            "223.255.255.0/24",
+            "169.253.0.0/16",
+            "169.255.0.0/16",
+            "fd00::/64",
+            "2001:db8::/32",
+            "fec0::/64",
+            "fe00::/64",
+            "0:0:0:1::/64",
+        ] {
+            assert_eq!(ok(subnet, false), Ok(()), "{subnet}");
+        }
     }
 }

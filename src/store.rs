@@ -123,6 +123,15 @@ const SCHEMA_VERSION: i64 = 2;
 /// Opens (creating) `dir/nsnet.db`. The schema (and WAL mode, which persists in
 /// the file) is applied only to a database older than [`SCHEMA_VERSION`], so the
 /// common open costs one pragma read.
+///
+/// First use is serialised by an `flock` on `dir/nsnet.db-init`: the version is
+/// read under a shared lock and the schema applied under an exclusive one. The
+/// switch to WAL needs SQLite's exclusive lock and, unlike every other
+/// statement, never waits in the busy handler: a concurrent process merely
+/// reading the version made it fail at once with "database is locked" (many
+/// CNI ADDs on a node that just booted). With the flock, nobody reads the
+/// version while the schema is applied; [`switch_to_wal`] still retries within
+/// the busy timeout for readers that are not nsnet (an `sqlite3` shell).
 fn open_db(dir: &Path, schema: &str) -> Result<(Connection, PathBuf)> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_owned(),
@@ -134,21 +143,81 @@ fn open_db(dir: &Path, schema: &str) -> Result<(Connection, PathBuf)> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(db)?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(db)?;
-    if version < SCHEMA_VERSION {
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        tx.execute_batch(schema).map_err(db)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
+    let version = |conn: &Connection| -> Result<i64> {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)
+    };
+    let init = InitLock::open(dir)?;
+    init.lock(rustix::fs::FlockOperation::LockShared)?;
+    if version(&conn)? < SCHEMA_VERSION {
+        init.lock(rustix::fs::FlockOperation::LockExclusive)?;
+        // Another process may have applied it while we waited.
+        if version(&conn)? < SCHEMA_VERSION {
+            switch_to_wal(&conn, &path)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            tx.execute_batch(schema).map_err(db)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
     }
     Ok((conn, path))
+}
+
+/// `PRAGMA journal_mode=WAL`, retried while SQLite reports the database busy
+/// (the pragma does not use the busy handler), for up to [`BUSY_TIMEOUT`].
+fn switch_to_wal(conn: &Connection, path: &Path) -> Result<()> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(db_err(path)(e)),
+        }
+    }
+}
+
+/// The lock file that serialises a database's first use (see [`open_db`]);
+/// released when dropped. A symlink planted in its place is not followed.
+struct InitLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl InitLock {
+    fn open(dir: &Path) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join("nsnet.db-init");
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self { file, path })
+    }
+
+    /// Takes (or converts to) a shared or an exclusive lock, waiting for it.
+    fn lock(&self, how: rustix::fs::FlockOperation) -> Result<()> {
+        rustix::fs::flock(&self.file, how).map_err(|e| Error::Io {
+            path: self.path.clone(),
+            source: e.into(),
+        })
+    }
 }
 
 /// Network definitions (the config dir).

@@ -633,3 +633,43 @@ fn a_first_connect_that_fails_half_way_leaves_no_bridge() {
     // And the next connect works.
     sb.ok(&["network", "connect", "n", "a"]);
 }
+
+#[test]
+fn a_link_local_ipv4_subnet_is_refused_unless_asked_for_and_then_works() {
+    let sb = Sandbox::new();
+    sb.netns(&["a", "b"]);
+    sb.fails(
+        &["network", "create", "ll", "--subnet", "169.254.20.0/24"],
+        "is in IPv4 link-local (169.254.0.0/16)",
+    );
+    assert_eq!(sb.ok(&["network", "ls", "--json"]).trim(), "[]");
+    // Asked for, from the CLI and from a CNI config: endpoints get addresses
+    // there and reach their gateway and each other.
+    sb.ok(&[
+        "network",
+        "create",
+        "ll",
+        "--subnet",
+        "169.254.20.0/24",
+        "--allow-link-local",
+    ]);
+    sb.ok(&["network", "connect", "ll", "a"]);
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "llcni", "type": "nsnet", "allowLinkLocal": true,
+        "ipam": {"type": "nsnet", "ranges": [[{"subnet": "169.254.30.0/24"}]]},
+    });
+    let out = sb.cni(
+        &[
+            ("CNI_COMMAND", Some("ADD")),
+            ("CNI_CONTAINERID", Some("c1")),
+            ("CNI_NETNS", Some("/run/netns/b")),
+            ("CNI_IFNAME", Some("eth0")),
+        ],
+        &conf.to_string(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sb.global_addresses("a"), ["169.254.20.2/24"]);
+    assert_eq!(sb.global_addresses("b"), ["169.254.30.2/24"]);
+    assert!(sb.pings("a", "169.254.20.1"));
+    assert!(sb.pings("b", "169.254.30.1"));
+}

@@ -277,3 +277,72 @@ fn disconnect_removes_exactly_its_ports() {
     assert_eq!(port_elements(&sb), Vec::<(String, String)>::new());
     assert_eq!(ls(&sb), serde_json::json!([]));
 }
+
+#[test]
+fn a_host_process_on_one_address_does_not_block_publishing_the_port_on_another() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["e1", "e2"]);
+    sb.ok(&["network", "create", "b", "--subnet", "10.50.0.0/24"]);
+    // Host processes: TCP 7001 and UDP 7002 on 127.0.0.1 only, TCP 7003 on
+    // every address.
+    let _tcp =
+        sb.spawn("exec socat TCP-LISTEN:7001,bind=127.0.0.1,fork,reuseaddr SYSTEM:'echo host-lo'");
+    let _udp = sb.spawn("exec socat UDP-RECVFROM:7002,bind=127.0.0.1,fork SYSTEM:'echo host-lo'");
+    let _any = sb.spawn("exec socat TCP-LISTEN:7003,fork,reuseaddr SYSTEM:'echo host-any'");
+    sb.wait_for("the host's sockets", || {
+        sb.sh(
+            "ss -Htln 'sport = :7001' | grep -q 127.0.0.1 && ss -Huln 'sport = :7002' | grep -q . \
+             && ss -Htln 'sport = :7003' | grep -q LISTEN",
+        )
+        .status
+        .success()
+    });
+    // Where they listen, and on every address, the ports are refused...
+    for spec in [
+        "127.0.0.1:7001:80",
+        "7001:80",
+        "0.0.0.0:7001:80",
+        "127.0.0.1:7002:53/udp",
+    ] {
+        sb.fails(
+            &["network", "connect", "b", "e1", "-p", spec],
+            "is in use by a process on the host",
+        );
+    }
+    // ...as is a specific address when a process listens on every one.
+    sb.fails(
+        &["network", "connect", "b", "e1", "-p", "203.0.113.1:7003:80"],
+        "port 7003/tcp on 203.0.113.1 is in use by a process on the host",
+    );
+    // On another address they are free, and answer there, while the host's
+    // processes keep answering on 127.0.0.1.
+    sb.ok(&[
+        "network",
+        "connect",
+        "b",
+        "e1",
+        "-p",
+        "203.0.113.1:7001:80",
+        "-p",
+        "203.0.113.1:7002:53/udp",
+    ]);
+    let _srv = sb.tcp_server("e1", 80, "e1-tcp");
+    let _usrv = sb.udp_server("e1", 53, "e1-udp");
+    assert_eq!(
+        sb.tcp_ask("outside", "203.0.113.1", 7001).as_deref(),
+        Some("e1-tcp")
+    );
+    assert_eq!(
+        sb.udp_ask_retry("outside", "203.0.113.1", 7002, None)
+            .as_deref(),
+        Some("e1-udp")
+    );
+    assert_eq!(
+        sb.tcp_ask("host", "127.0.0.1", 7001).as_deref(),
+        Some("host-lo")
+    );
+    assert_eq!(
+        sb.udp_ask_retry("host", "127.0.0.1", 7002, None).as_deref(),
+        Some("host-lo")
+    );
+}

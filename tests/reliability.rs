@@ -224,6 +224,96 @@ fn sixty_four_concurrent_connects_and_cni_adds_get_distinct_reachable_addresses_
     );
 }
 
+/// Global addresses of the network namespace at `path` (a pod's pinned one).
+fn addresses_at(sb: &Sandbox, path: &str) -> Vec<String> {
+    let v = sb.json(&format!(
+        "nsenter --net={path} ip -j addr show scope global"
+    ));
+    let mut out = Vec::new();
+    for l in v.as_array().unwrap() {
+        for a in l["addr_info"].as_array().unwrap() {
+            if let Some(local) = a["local"].as_str() {
+                out.push(local.to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sixty_four_concurrent_first_calls_on_fresh_state_and_config_dirs_all_succeed() {
+    const N: usize = 64;
+    // A node that just booted: every round is a new sandbox (no nsnet table,
+    // no bridge) with state and config dirs that do not exist yet. CNI ADDs
+    // (a third) create their config dir, network and both databases on first
+    // use; `network connect` and `pod create` (the rest) need their network
+    // defined, so it is, beforehand, in a config dir of their own, while the
+    // state dir, which all 64 share, does not exist until they race to make it.
+    let rounds = if std::env::var("NSNET_SLOW_TESTS").is_ok_and(|v| v == "1") {
+        30
+    } else {
+        6
+    };
+    let n = common::NSNET;
+    let conf = json!({
+        "cniVersion": "1.0.0", "name": "cnet", "type": "nsnet",
+        "ipam": {"type": "nsnet", "ranges": [[{"subnet": "10.70.0.0/24"}]]},
+    });
+    let mut total = 0.0;
+    for round in 0..rounds {
+        let sb = Sandbox::new();
+        sb.sh_ok(&format!(
+            "for i in $(seq 0 {}); do ip netns add c$i; done",
+            N - 1
+        ));
+        sb.sh_ok(&format!("cat > /run/cnet.json <<'EOF'\n{conf}\nEOF"));
+        sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+        sb.sh_ok("test ! -e /run/nsnet && test ! -e /run/cni-config");
+        let (results, secs) = all_at_once(&sb, N, |i| match i % 3 {
+            0 => format!(
+                "CNI_COMMAND=ADD CNI_CONTAINERID=ctr{i} CNI_NETNS=/run/netns/c{i} CNI_IFNAME=eth0 \
+                 CNI_PATH=/run/cni-bin NSNET_CONFIG_DIR=/run/cni-config {n} </run/cnet.json"
+            ),
+            1 => format!("{n} network connect web c{i}"),
+            _ => format!("{n} pod create p{i} --network web"),
+        });
+        let failures: Vec<_> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.0 != 0)
+            .collect();
+        assert!(failures.is_empty(), "round {round}: failed: {failures:?}");
+
+        // Every call did its work: one address in each namespace, all distinct.
+        let mut addresses = Vec::new();
+        for i in 0..N {
+            let found = if i % 3 == 2 {
+                addresses_at(&sb, &format!("/run/nsnet/pods/p{i}/net"))
+            } else {
+                addresses_at(&sb, &format!("/run/netns/c{i}"))
+            };
+            assert_eq!(found.len(), 1, "round {round}, job {i}: {found:?}");
+            addresses.extend(found);
+        }
+        addresses.sort();
+        addresses.dedup();
+        assert_eq!(addresses.len(), N, "round {round}: {addresses:?}");
+        let cli_jobs = (0..N).filter(|i| i % 3 != 0).count();
+        assert_eq!(
+            inspect(&sb, "web")["endpoints"].as_array().unwrap().len(),
+            cli_jobs
+        );
+        let cnet = sb.sh_ok(&format!(
+            "NSNET_CONFIG_DIR=/run/cni-config {n} network inspect cnet"
+        ));
+        let cnet: Value = serde_json::from_str(&cnet).expect("inspect JSON");
+        assert_eq!(cnet["endpoints"].as_array().unwrap().len(), N - cli_jobs);
+        total += secs;
+        println!("round {round}: {N} concurrent first calls in {secs:.2} s, 0 failures");
+    }
+    println!("{rounds} round(s) of {N} concurrent first calls, 0 failures, {total:.2} s in all");
+}
+
 #[test]
 fn only_published_ports_answer_and_networks_and_isolated_endpoints_stay_apart() {
     let sb = Sandbox::with_outside();
@@ -456,6 +546,16 @@ fn malformed_inputs_are_refused_with_their_exact_error_and_change_nothing() {
         v.to_string()
     };
     let ranges = |range: Value| with("ipam", json!({"type": "nsnet", "ranges": [[range]]}));
+    // A config for a network `name` that does not exist yet.
+    let named = |name: &str, ranges: Value, mtu: Option<u32>| {
+        let mut v = good.clone();
+        v["name"] = name.into();
+        v["ipam"] = json!({"type": "nsnet", "ranges": ranges});
+        if let Some(mtu) = mtu {
+            v["mtu"] = mtu.into();
+        }
+        v.to_string()
+    };
     let mapping = |m: Value| with("runtimeConfig", json!({ "portMappings": [m] }));
     let long = "n".repeat(65);
     let g = good.to_string();
@@ -483,6 +583,15 @@ fn malformed_inputs_are_refused_with_their_exact_error_and_change_nothing() {
         (cli(&["network", "create", "x", "--gateway", "10.92.0.1"]), "nsnet: network create x: gateway 10.92.0.1 has no subnet of its family", 0),
         (cli(&["network", "create", "x", "--subnet", "10.92.0.0/24", "--ip-range", "10.93.0.0/28"]), "nsnet: network create x: ip range 10.93.0.0/28 is not inside subnet 10.92.0.0/24", 0),
         (cli(&["network", "create", "x", "--subnet", "10.92.0.0/24", "--mtu", "10"]), "nsnet: network create x: MTU 10 is out of range (68..65535)", 0),
+        (cli(&["network", "create", "x", "--subnet", "127.0.0.0/24"]), "nsnet: network create x: subnet 127.0.0.0/24 is in loopback (127.0.0.0/8): packets to it never leave a namespace", 0),
+        (cli(&["network", "create", "x", "--subnet", "224.0.0.0/24"]), "nsnet: network create x: subnet 224.0.0.0/24 is in multicast (224.0.0.0/4): a multicast address cannot be an interface's own", 0),
+        (cli(&["network", "create", "x", "--subnet", "0.0.0.0/8"]), r#"nsnet: network create x: subnet 0.0.0.0/8 is in "this network" (0.0.0.0/8): its addresses are never assigned to an interface"#, 0),
+        (cli(&["network", "create", "x", "--subnet", "240.0.0.0/24"]), "nsnet: network create x: subnet 240.0.0.0/24 is in reserved (240.0.0.0/4): the kernel neither routes nor forwards it", 0),
+        (cli(&["network", "create", "x", "--subnet", "169.254.0.0/24"]), r#"nsnet: network create x: subnet 169.254.0.0/24 is in IPv4 link-local (169.254.0.0/16), where the host's own link-local traffic and cloud metadata (169.254.169.254) live; allow it with --allow-link-local (CNI: "allowLinkLocal": true)"#, 0),
+        (cli(&["network", "create", "x", "--subnet", "10.92.0.0/24", "--subnet", "::/96"]), "nsnet: network create x: subnet ::/96 is in the IPv6 loopback address (::1): packets to it never leave a namespace", 0),
+        (cli(&["network", "create", "x", "--subnet", "fe80::/64"]), "nsnet: network create x: subnet fe80::/64 is in IPv6 link-local (fe80::/10): every interface has its own fe80:: address and route there", 0),
+        (cli(&["network", "create", "x", "--subnet", "ff02::/64", "--allow-link-local"]), "nsnet: network create x: subnet ff02::/64 is in IPv6 multicast (ff00::/8): a multicast address cannot be an interface's own", 0),
+        (cli(&["network", "create", "x", "--subnet", "10.92.0.0/24", "--subnet", "fd00:92::/64", "--mtu", "1200"]), "nsnet: network create x: MTU 1200 is below 1280, the least IPv6 works with: subnet fd00:92::/64 cannot be used on it", 0),
         (cli(&["network", "create", "base"]), "nsnet: network create base: network base already exists", 0),
         (cli(&["network", "create", &long]), r#"nsnet: invalid value 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn' for '<NAME>': network name "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn" is too long (65 bytes, at most 64)"#, 0),
         (cli(&["network", "create", "bad name"]), r#"nsnet: invalid value 'bad name' for '<NAME>': network name "bad name" contains ' ', which is not allowed"#, 0),
@@ -533,6 +642,10 @@ fn malformed_inputs_are_refused_with_their_exact_error_and_change_nothing() {
         (cni(&[], with("macspoofchk", true.into())), "macspoofchk: nsnet does not support MAC spoof checking (nsnet owns no bridge-family table); remove the key", 2),
         (cni(&[], with("vlan", 5.into())), "vlan: nsnet does not support VLAN tagging on bridge ports", 2),
         (cni(&[], ranges(json!({"subnet": "10.71.0.0/24"}))), "network cnet exists with subnet 10.70.0.0/24, but the config asks for 10.71.0.0/24 (remove it with `nsnet network rm cnet`, or give the config another name)", 7),
+        (cni(&[], named("lo", json!([[{"subnet": "127.0.0.0/24"}]]), None)), "network lo: subnet 127.0.0.0/24 is in loopback (127.0.0.0/8): packets to it never leave a namespace", 7),
+        (cni(&[], named("ll", json!([[{"subnet": "169.254.0.0/24"}]]), None)), r#"network ll: subnet 169.254.0.0/24 is in IPv4 link-local (169.254.0.0/16), where the host's own link-local traffic and cloud metadata (169.254.169.254) live; allow it with --allow-link-local (CNI: "allowLinkLocal": true)"#, 7),
+        (cni(&[], named("mc", json!([[{"subnet": "ff05::/64"}]]), None)), "network mc: subnet ff05::/64 is in IPv6 multicast (ff00::/8): a multicast address cannot be an interface's own", 7),
+        (cni(&[], named("v6", json!([[{"subnet": "fd00:71::/64"}]]), Some(1000))), "network v6: MTU 1000 is below 1280, the least IPv6 works with: subnet fd00:71::/64 cannot be used on it", 7),
         (cni(&[], ranges(json!({"subnet": "10.70.0.0/24", "gateway": "10.72.0.1"}))), "ipam.ranges[0]: gateway 10.72.0.1 is outside subnet 10.70.0.0/24", 7),
         (cni(&[], ranges(json!({"subnet": "10.70.0.0/33"}))), r#"ipam.ranges[0]: subnet "10.70.0.0/33" is not a CIDR"#, 7),
         (cni(&[], mapping(json!({"hostPort": 1, "containerPort": 1, "hostIP": "::1"}))), r#"runtimeConfig.portMappings[0]: port spec "[::1]:1:1/tcp": the kernel cannot forward traffic sent to ::1 to another namespace (it never routes IPv6 loopback); publish on 127.0.0.1 or another address"#, 7),

@@ -39,6 +39,10 @@ pub enum NetworkCommand {
         isolate: bool,
         #[arg(long)]
         mtu: Option<u32>,
+        /// Accept an IPv4 link-local subnet (169.254.0.0/16), where the host's own
+        /// link-local traffic and cloud metadata (169.254.169.254) live.
+        #[arg(long)]
+        allow_link_local: bool,
     },
     /// List networks.
     Ls {
@@ -95,6 +99,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             no_masquerade,
             isolate,
             mtu,
+            allow_link_local,
         } => {
             let req = CreateRequest {
                 name: Some(name.clone()),
@@ -106,6 +111,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 no_masquerade: *no_masquerade,
                 isolate: *isolate,
                 mtu: *mtu,
+                allow_link_local: *allow_link_local,
             };
             let spec =
                 network::create(ctx, &req).with_context(|| format!("network create {name}"))?;

@@ -175,6 +175,7 @@ fn ensure_network(
         no_masquerade: !conf.ip_masq,
         isolate: conf.isolate,
         mtu: conf.mtu,
+        allow_link_local: conf.allow_link_local,
     };
     match network::create(ctx, &req) {
         Ok(spec) => {
@@ -187,7 +188,14 @@ fn ensure_network(
                 verify(conf, &desired, &spec)?;
                 Ok(spec)
             }
-            Err(_) => Err(e.into()),
+            // A config that can never make a network: name the network.
+            Err(_) => Err(match e {
+                ops::Error::Invalid(m) => {
+                    ops::Error::Invalid(format!("network {}: {m}", conf.name))
+                }
+                e => e,
+            }
+            .into()),
         },
     }
 }

@@ -123,6 +123,9 @@ pub struct NetConf {
     pub hairpin: bool,
     pub isolate: bool,
     pub mtu: Option<u32>,
+    /// `allowLinkLocal` (absent: false): a network made from this config may
+    /// take an IPv4 link-local subnet (169.254.0.0/16).
+    pub allow_link_local: bool,
     pub ipam: Ipam,
     pub dns: Option<Dns>,
     pub runtime: RuntimeConfig,
@@ -230,6 +233,7 @@ impl NetConf {
             hairpin: get(&obj, "hairpinMode")?.unwrap_or(false),
             isolate: get(&obj, "portIsolation")?.unwrap_or(false),
             mtu,
+            allow_link_local: get(&obj, "allowLinkLocal")?.unwrap_or(false),
             ipam,
             dns: get::<Dns>(&obj, "dns")?.filter(|d| !d.is_empty()),
             runtime,

@@ -437,12 +437,15 @@ pub(crate) fn link_local(mac: [u8; 6]) -> std::net::Ipv6Addr {
     ])
 }
 
-/// Whether a process on the host holds `proto/port` (a TCP listener, a bound
-/// UDP socket): publishing it would silently steal that process's traffic.
-/// Asked of the kernel by binding the port for a moment, dual stack where IPv6
-/// exists: a few microseconds, where reading /proc/net/{tcp,udp} costs
-/// milliseconds on a host with many sockets. SCTP is not checked.
-fn port_in_use(proto: Proto, port: u16) -> bool {
+/// Whether a process on the host holds `proto/port` where `host` would publish
+/// it (a TCP listener, a bound UDP socket): publishing it would silently steal
+/// that process's traffic. Asked of the kernel by binding the port for a
+/// moment: on the one address for a port published on one address (a process
+/// on 127.0.0.1 does not block 203.0.113.1, one on every address does), else
+/// on every address, dual stack where IPv6 exists. A few microseconds, where
+/// reading /proc/net/{tcp,udp} costs milliseconds on a host with many
+/// sockets. SCTP is not checked.
+fn port_in_use(host: &crate::ports::HostAddr, proto: Proto, port: u16) -> bool {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
     let try_bind = |addr: SocketAddr| -> std::io::Result<()> {
         match proto {
@@ -452,13 +455,16 @@ fn port_in_use(proto: Proto, port: u16) -> bool {
             Proto::Sctp => Ok(()),
         }
     };
-    let v6 = try_bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)));
-    let result = match v6 {
-        Err(e) if e.kind() != std::io::ErrorKind::AddrInUse => {
-            // No IPv6 on this host: check IPv4 alone.
-            try_bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
-        }
-        other => other,
+    let result = match host {
+        // An address the host does not have (EADDRNOTAVAIL): nobody listens there.
+        crate::ports::HostAddr::Ip(ip) => try_bind(SocketAddr::new(*ip, port)),
+        _ => match try_bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))) {
+            Err(e) if e.kind() != std::io::ErrorKind::AddrInUse => {
+                // No IPv6 on this host: check IPv4 alone.
+                try_bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+            }
+            other => other,
+        },
     };
     matches!(result, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
 }

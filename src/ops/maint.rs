@@ -38,6 +38,7 @@
 //! this store's bridges, and firewall elements that name this store's bridges
 //! or lead into its subnets.
 
+mod alive;
 mod check;
 mod gc;
 mod reload;

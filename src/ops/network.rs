@@ -14,6 +14,8 @@ use std::net::IpAddr;
 
 const MTU_MIN: u32 = 68;
 const MTU_MAX: u32 = 65535;
+/// The kernel turns IPv6 off on a link with a smaller MTU (RFC 8200).
+const IPV6_MTU_MIN: u32 = 1280;
 
 /// A validated `network create`.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +29,8 @@ pub struct CreateRequest {
     pub no_masquerade: bool,
     pub isolate: bool,
     pub mtu: Option<u32>,
+    /// Accept an IPv4 link-local subnet (169.254.0.0/16).
+    pub allow_link_local: bool,
 }
 
 /// Turns subnets, gateways and range into pools, or says what is wrong.
@@ -36,6 +40,7 @@ fn build_pools(req: &CreateRequest) -> Result<Vec<Pool>> {
     for subnet in &req.subnets {
         ipam::check_subnet_is_network(subnet).map_err(invalid)?;
         ipam::check_subnet_size(subnet).map_err(invalid)?;
+        ipam::check_subnet_usable(subnet, req.allow_link_local).map_err(invalid)?;
         if pools
             .iter()
             .any(|p| p.subnet.addr().is_ipv4() == subnet.addr().is_ipv4())
@@ -146,6 +151,15 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<NetworkSpec> {
         tracing::debug!("--no-masquerade is implied by --internal");
     }
     let mut pools = build_pools(req)?;
+    if let (Some(mtu), Some(v6)) = (req.mtu, pools.iter().find(|p| p.subnet.addr().is_ipv6())) {
+        if mtu < IPV6_MTU_MIN {
+            return Err(Error::Invalid(format!(
+                "MTU {mtu} is below {IPV6_MTU_MIN}, the least IPv6 works with: \
+                 subnet {} cannot be used on it",
+                v6.subnet
+            )));
+        }
+    }
     if req.ip_range.is_some() && req.subnets.is_empty() {
         return Err(Error::Invalid("--ip-range needs --subnet".into()));
     }

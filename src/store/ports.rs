@@ -31,8 +31,12 @@ pub enum PortError {
         proto: Proto,
         owner: String,
     },
-    #[error("port {port}/{proto} is in use by a process on the host")]
-    InUseOnHost { port: u16, proto: Proto },
+    #[error("port {port}/{proto} on {host} is in use by a process on the host")]
+    InUseOnHost {
+        host: HostAddr,
+        port: u16,
+        proto: Proto,
+    },
     #[error("no {count} free consecutive {proto} port(s) left in {}-{}", AUTO_PORTS.start(), AUTO_PORTS.end())]
     NoneFree { count: u16, proto: Proto },
     #[error("port {port} does not fit: {start} + {count} ports passes 65535")]
@@ -44,8 +48,9 @@ pub enum PortError {
     },
 }
 
-/// What the rest of the host already uses: a listening socket's protocol and port.
-pub type HostBusy<'a> = dyn Fn(Proto, u16) -> bool + 'a;
+/// What the rest of the host already uses: whether a socket listens on a
+/// protocol and port where an address (or every address) would publish it.
+pub type HostBusy<'a> = dyn Fn(&HostAddr, Proto, u16) -> bool + 'a;
 
 fn encode_host(h: &HostAddr) -> String {
     serde_json::to_string(h).unwrap_or_default()
@@ -121,8 +126,9 @@ pub(super) fn publish(
                             owner,
                         }));
                     }
-                    if busy(spec.proto, port) {
+                    if busy(&spec.host, spec.proto, port) {
                         return Ok(Err(PortError::InUseOnHost {
+                            host: spec.host,
                             port,
                             proto: spec.proto,
                         }));
@@ -171,7 +177,9 @@ fn free_block(
     'outer: while u32::from(start) + u32::from(spec.count) - 1 <= u32::from(*AUTO_PORTS.end()) {
         for i in 0..spec.count {
             let port = start + i;
-            if busy(spec.proto, port) || holder(tx, path, &spec.host, spec.proto, port)?.is_some() {
+            if busy(&spec.host, spec.proto, port)
+                || holder(tx, path, &spec.host, spec.proto, port)?.is_some()
+            {
                 start = port.saturating_add(1);
                 if port == u16::MAX {
                     break 'outer;

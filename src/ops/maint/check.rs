@@ -13,17 +13,16 @@
 
 use super::table::{self, Base, Expected};
 use super::{endpoint_label, Exclusive};
-use crate::names::{NetworkName, Target};
+use crate::names::NetworkName;
 use crate::netlink::{Link, LinkKind, Netlink};
 use crate::netns::Netns;
-use crate::ops::{endpoint, nl_err, pod, Context, Error, Result};
+use crate::ops::{nl_err, pod, Context, Error, Result};
 use crate::privilege::require_admin;
 use crate::store::{Endpoint, NetworkSpec};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::os::unix::fs::MetadataExt;
 
 /// One difference: what (a network, an endpoint, the table, a pod) and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -221,7 +220,7 @@ fn check_endpoint(c: &mut Check, spec: &NetworkSpec, ep: &Endpoint, links: &Hash
     if !veth.up {
         c.push(&obj, format!("host veth {} is down", ep.host_ifname));
     }
-    let Some(ns) = find_netns(ep) else {
+    let Some(ns) = super::alive::find_netns(ep) else {
         c.push(
             obj,
             format!(
@@ -234,44 +233,6 @@ fn check_endpoint(c: &mut Check, spec: &NetworkSpec, ep: &Endpoint, links: &Hash
     if let Err(e) = check_inside(c, &obj, spec, ep, &ns) {
         c.push(obj, format!("cannot look inside {}: {e}", ep.target));
     }
-}
-
-/// The endpoint's namespace: by how it was named if that still leads to it,
-/// else by its inode among processes' and mounted namespaces.
-fn find_netns(ep: &Endpoint) -> Option<Netns> {
-    let ours = |ns: &Netns| ns.inode().is_ok_and(|i| i == ep.netns_inode);
-    if let Ok(target) = ep.target.parse::<Target>() {
-        if let Ok(ns) = endpoint::open_target(&target) {
-            if ours(&ns) {
-                return Some(ns);
-            }
-        }
-    }
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            l.split(" - ")
-                .nth(1)
-                .is_some_and(|r| r.starts_with("nsfs "))
-        })
-        .filter_map(|l| l.split(' ').nth(4).map(|p| p.replace("\\040", " ")))
-        .collect::<Vec<_>>();
-    let procs = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        })
-        .map(|e| e.path().join("ns/net").display().to_string());
-    mounted
-        .into_iter()
-        .chain(procs)
-        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.ino() == ep.netns_inode))
-        .find_map(|p| Netns::by_path(std::path::Path::new(&p)).ok().filter(ours))
 }
 
 fn check_inside(

@@ -7,6 +7,8 @@
 //! 3. `nsnet run` namespaces whose run process is gone;
 //! 4. endpoints whose host veth is gone (their namespace was deleted, or a
 //!    connect died before it made the veth): leases, ports, firewall elements;
+//!    and endpoints whose namespace is gone (by its inode) while the kernel
+//!    has not yet destroyed their veth: the veth as well;
 //! 5. `nsv…` veths on this store's bridges that no endpoint owns;
 //! 6. bridges left half made by a first connect that was killed (down, no
 //!    gateway, sysctls or firewall elements missing) when no endpoint and no
@@ -16,6 +18,7 @@
 //!
 //! Every step goes on past errors; they are all returned at the end.
 
+use super::alive::Liveness;
 use super::table::{self, Base, ElementDrift, Expected};
 use super::{endpoint_label, Exclusive, InFlight};
 use crate::firewall::{EndpointRules, Firewall};
@@ -358,17 +361,27 @@ impl Gc<'_> {
         }
     }
 
-    /// Step 4: endpoints whose host veth is gone. Their veths went with their
-    /// namespaces, so what is left is elements, flows and leases: the elements
+    /// Step 4: endpoints whose namespace is gone. Most lost their host veth
+    /// with it, so what is left is elements, flows and leases: the elements
     /// of all of them go in one transaction (a transaction costs the kernel an
-    /// RCU grace period, whatever its size), then each is released.
+    /// RCU grace period, whatever its size), then each is released. One whose
+    /// veth still exists (the kernel is still destroying its namespace) is
+    /// known by its namespace's inode, and torn down whole, veth included: a
+    /// check right after gc must not find it half gone.
     fn vanished_endpoints(&mut self) -> Result<()> {
         let names: HashSet<String> = self.links()?.into_iter().map(|l| l.name).collect();
-        let gone: Vec<Endpoint> = self
+        let (gone, present): (Vec<Endpoint>, Vec<Endpoint>) = self
             .endpoints()?
             .into_iter()
-            .filter(|e| !names.contains(&e.host_ifname))
-            .collect();
+            .partition(|e| !names.contains(&e.host_ifname));
+        let mut liveness = Liveness::default();
+        for ep in present.iter().filter(|e| liveness.namespace_gone(e)) {
+            let reason = format!(
+                "its namespace {} (inode {}) is gone; its host veth {} was still being destroyed",
+                ep.target, ep.netns_inode, ep.host_ifname
+            );
+            self.release(ep, &reason);
+        }
         if gone.is_empty() {
             return Ok(());
         }
