@@ -42,6 +42,40 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What reaches a network's endpoints from outside the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Inbound {
+    /// Only published ports (and replies): Docker's way, the CLI's default.
+    #[default]
+    Published,
+    /// Traffic routed to an endpoint's address is forwarded too (the
+    /// Kubernetes network model; the CNI reference bridge plugin's way).
+    Routed,
+}
+
+impl std::fmt::Display for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Inbound::Published => "published",
+            Inbound::Routed => "routed",
+        })
+    }
+}
+
+impl std::str::FromStr for Inbound {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "published" => Ok(Inbound::Published),
+            "routed" => Ok(Inbound::Routed),
+            other => Err(format!(
+                "inbound policy {other:?} is unknown (expected published or routed)"
+            )),
+        }
+    }
+}
+
 /// A network as the user defined it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSpec {
@@ -54,6 +88,9 @@ pub struct NetworkSpec {
     pub isolate: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// Absent in definitions made before the option existed: published.
+    #[serde(default)]
+    pub inbound: Inbound,
 }
 
 /// An interface of a namespace attached to a network.
@@ -287,6 +324,21 @@ impl Config {
             .optional()
             .map_err(|e| self.err(e))?;
         json.map(|j| parse_spec(name, &j)).transpose()
+    }
+
+    /// Replaces a network's definition (same name and bridge).
+    pub fn update_network(&self, spec: &NetworkSpec) -> Result<()> {
+        let json = serde_json::to_string(spec).map_err(|e| Error::Corrupt {
+            what: spec.name.clone(),
+            why: e.to_string(),
+        })?;
+        self.conn
+            .execute(
+                "UPDATE networks SET spec = ?2 WHERE name = ?1",
+                params![spec.name, json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     pub fn delete_network(&self, name: &str) -> Result<()> {

@@ -43,6 +43,10 @@ pub enum NetworkCommand {
         /// link-local traffic and cloud metadata (169.254.169.254) live.
         #[arg(long)]
         allow_link_local: bool,
+        /// What reaches the endpoints from outside the host: only published
+        /// ports (published), or also traffic routed to their addresses (routed).
+        #[arg(long, default_value = "published", value_parser = ["published", "routed"])]
+        inbound: String,
     },
     /// List networks.
     Ls {
@@ -100,6 +104,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             isolate,
             mtu,
             allow_link_local,
+            inbound,
         } => {
             let req = CreateRequest {
                 name: Some(name.clone()),
@@ -112,6 +117,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 isolate: *isolate,
                 mtu: *mtu,
                 allow_link_local: *allow_link_local,
+                inbound: inbound.parse().map_err(anyhow::Error::msg)?,
             };
             let spec =
                 network::create(ctx, &req).with_context(|| format!("network create {name}"))?;
@@ -206,6 +212,7 @@ fn describe(spec: &NetworkSpec, endpoints: &[Endpoint]) -> Value {
             "masquerade": spec.masquerade,
             "isolate": spec.isolate,
             "mtu": spec.mtu,
+            "inbound": spec.inbound.to_string(),
         },
         "endpoints": endpoints.iter().map(|e| json!({
             "id": e.id,

@@ -160,6 +160,11 @@ fn ensure_network(
     match network::get(ctx, &conf.name) {
         Ok(spec) => {
             verify(conf, &desired, &spec)?;
+            if spec.inbound != conf.inbound {
+                // The config of each ADD decides (a network defined before
+                // the option existed follows its config too).
+                return Ok(network::set_inbound(ctx, &conf.name, conf.inbound)?);
+            }
             return Ok(spec);
         }
         Err(ops::Error::UnknownNetwork(_)) => {}
@@ -176,6 +181,7 @@ fn ensure_network(
         isolate: conf.isolate,
         mtu: conf.mtu,
         allow_link_local: conf.allow_link_local,
+        inbound: conf.inbound,
     };
     match network::create(ctx, &req) {
         Ok(spec) => {

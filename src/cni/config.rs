@@ -126,6 +126,9 @@ pub struct NetConf {
     /// `allowLinkLocal` (absent: false): a network made from this config may
     /// take an IPv4 link-local subnet (169.254.0.0/16).
     pub allow_link_local: bool,
+    /// `inbound` (absent: routed, as the reference bridge plugin forwards
+    /// traffic routed to a container): what reaches the endpoints from outside.
+    pub inbound: crate::store::Inbound,
     pub ipam: Ipam,
     pub dns: Option<Dns>,
     pub runtime: RuntimeConfig,
@@ -234,6 +237,10 @@ impl NetConf {
             isolate: get(&obj, "portIsolation")?.unwrap_or(false),
             mtu,
             allow_link_local: get(&obj, "allowLinkLocal")?.unwrap_or(false),
+            inbound: get::<String>(&obj, "inbound")?
+                .map(|s| s.parse().map_err(|e| ConfigError::field("inbound", e)))
+                .transpose()?
+                .unwrap_or(crate::store::Inbound::Routed),
             ipam,
             dns: get::<Dns>(&obj, "dns")?.filter(|d| !d.is_empty()),
             runtime,

@@ -16,7 +16,10 @@
 //! - `internal`: networks that reach nothing beyond their bridge; with
 //!   `gateways4`/`gateways6` (`bridge . address`) the only host address they reach.
 //! - `masq`: networks whose traffic leaving through a non-nsnet interface is
-//!   masqueraded.
+//!   masqueraded; from outside only published ports (and replies) reach them,
+//!   unless they are also in
+//! - `routed`: networks whose endpoints take traffic routed to their addresses
+//!   from outside (`--inbound routed`).
 //!
 //! Per endpoint, published ports are elements of four DNAT maps, keyed by what a
 //! packet carries: `ports4`/`ports6` (host address . protocol . port) for ports
@@ -112,6 +115,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	set bridge_pairs { type ifname . ifname; }
 	set internal { type ifname; }
 	set isolated { type ifname; }
+	set routed { type ifname; }
 	set masq { type ifname; }
 	set gateways4 { type ifname . ipv4_addr; }
 	set gateways6 { type ifname . ipv6_addr; }
@@ -163,6 +167,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 		oifname @internal drop
 		ct state established,related accept
 		ct status dnat accept
+		oifname @routed accept
 		oifname @masq drop
 		accept
 	}
@@ -250,6 +255,8 @@ pub struct NetworkRules<'a> {
     pub bridge: &'a str,
     pub internal: bool,
     pub isolate: bool,
+    /// `--inbound routed`: traffic routed to an endpoint from outside passes.
+    pub routed: bool,
     pub masquerade: bool,
     pub gateways: Vec<IpAddr>,
 }
@@ -302,6 +309,26 @@ impl Firewall {
             batch_delete(&mut batch, set, &elems);
         }
         for (set, elems) in network_elements(net) {
+            batch_add(&mut batch, set, &elems);
+        }
+        Ok(self.nft.apply(&batch)?)
+    }
+
+    /// Replaces a network's elements with those of its new definition, in one
+    /// transaction (no moment without them).
+    pub fn replace_network(
+        &mut self,
+        old: &NetworkRules<'_>,
+        new: &NetworkRules<'_>,
+    ) -> Result<()> {
+        let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
+        for (set, elems) in network_elements(old)
+            .into_iter()
+            .chain(network_elements(new))
+        {
+            batch_delete(&mut batch, set, &elems);
+        }
+        for (set, elems) in network_elements(new) {
             batch_add(&mut batch, set, &elems);
         }
         Ok(self.nft.apply(&batch)?)
@@ -494,6 +521,9 @@ fn network_elements(net: &NetworkRules<'_>) -> Vec<(&'static str, Vec<Element>)>
     ];
     if net.isolate {
         out.push(("isolated", vec![key(&[br()])]));
+    }
+    if net.routed && !net.internal {
+        out.push(("routed", vec![key(&[br()])]));
     }
     if net.internal {
         out.push(("internal", vec![key(&[br()])]));

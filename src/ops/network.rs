@@ -31,6 +31,8 @@ pub struct CreateRequest {
     pub mtu: Option<u32>,
     /// Accept an IPv4 link-local subnet (169.254.0.0/16).
     pub allow_link_local: bool,
+    /// What reaches the endpoints from outside.
+    pub inbound: crate::store::Inbound,
 }
 
 /// Turns subnets, gateways and range into pools, or says what is wrong.
@@ -246,9 +248,44 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<NetworkSpec> {
             masquerade: !req.internal && !req.no_masquerade,
             isolate: req.isolate,
             mtu: req.mtu,
+            inbound: req.inbound,
         })
     });
     outcome?
+}
+
+/// Changes a network's inbound policy: its definition, and its firewall
+/// element when the network is up. Returns the new definition.
+pub fn set_inbound(
+    ctx: &Context,
+    name: &NetworkName,
+    inbound: crate::store::Inbound,
+) -> Result<NetworkSpec> {
+    require_admin()?;
+    let _lock = Lock::acquire(&ctx.state_dir).map_err(|e| Error::Io {
+        what: format!("locking {}", ctx.state_dir.display()),
+        source: e,
+    })?;
+    let config = ctx.config()?;
+    let mut spec = config
+        .network(name.as_str())?
+        .ok_or_else(|| Error::UnknownNetwork(name.to_string()))?;
+    if spec.inbound == inbound {
+        return Ok(spec);
+    }
+    let old = spec.clone();
+    spec.inbound = inbound;
+    config.update_network(&spec)?;
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let up = host
+        .link_by_name(&spec.bridge)
+        .map_err(nl_err("host", format!("looking up bridge {}", spec.bridge)))?
+        .is_some();
+    if let (true, Some(mut fw)) = (up, Firewall::open_existing()?) {
+        fw.replace_network(&rules(&old), &rules(&spec))?;
+    }
+    tracing::info!("network {}: inbound {inbound}", spec.name);
+    Ok(spec)
 }
 
 /// Every network definition.
@@ -274,6 +311,7 @@ pub(crate) fn rules(spec: &NetworkSpec) -> NetworkRules<'_> {
         bridge: &spec.bridge,
         internal: spec.internal,
         isolate: spec.isolate,
+        routed: spec.inbound == crate::store::Inbound::Routed,
         masquerade: spec.masquerade,
         gateways: spec.pools.iter().map(|p| p.gateway).collect(),
     }
