@@ -39,6 +39,11 @@ pub enum Error {
         name: String,
         kind: Option<String>,
     },
+    #[error(
+        "{target} is the namespace network {network}'s bridge lives in (nsnet's own): \
+         connecting it would wire the host into its own bridge"
+    )]
+    HostNamespace { target: String, network: String },
     #[error("{0}")]
     Invalid(String),
     #[error("network {0} does not exist")]
