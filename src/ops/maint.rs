@@ -334,6 +334,23 @@ fn abandoned_pods(ctx: &Context, state: &crate::store::State) -> Result<Vec<Stri
         .collect())
 }
 
+/// When process `pid` started, in clock ticks after boot (field 22 of
+/// `/proc/PID/stat`): with the PID, it names one process for good, where a
+/// PID alone may since have been given to another.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from
+    // the last `)`, which is field 3's start minus 2.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// Whether the process recorded as `pid`, started at `start` (when known),
+/// still runs: a PID given to another process since is not it.
+pub(crate) fn recorded_process_runs(pid: u32, start: Option<u64>) -> bool {
+    process_runs(pid) && start.is_none_or(|s| start_time(pid) == Some(s))
+}
+
 /// Whether process `pid` runs (exists and is not a zombie).
 fn process_runs(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
@@ -369,6 +386,21 @@ fn endpoint_label(ep: &crate::store::Endpoint) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_known_by_its_pid_and_start_time() {
+        let me = std::process::id();
+        let start = start_time(me);
+        assert!(start.is_some());
+        assert_eq!(start_time(me), start, "a start time does not change");
+        assert!(recorded_process_runs(me, start));
+        assert!(recorded_process_runs(me, None));
+        let other = start.map(|s| s + 1);
+        assert!(
+            !recorded_process_runs(me, other),
+            "same PID, another process"
+        );
+    }
 
     #[test]
     fn host_veth_names_are_recognised() {

@@ -114,8 +114,9 @@ fn release_netns(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-/// The run's own PID, in its directory: how `nsnet gc` tells a named run
-/// (`--name`) that is alive from one whose process was killed.
+/// The run's own PID and start time (`PID\nSTART\n`), in its directory: how
+/// `nsnet gc` tells a run that is alive from one whose process was killed,
+/// even when another process got its PID since.
 pub const PID_FILE: &str = "pid";
 
 /// Makes the run's directory, its PID file and its namespace while holding
@@ -135,7 +136,13 @@ fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
             source: e,
         })?;
         let pid_file = dir.join(PID_FILE);
-        std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(|e| Error::Io {
+        let me = std::process::id();
+        let start = super::maint::start_time(me).ok_or_else(|| {
+            Error::Invalid(format!(
+                "cannot read this process's start time (/proc/{me}/stat)"
+            ))
+        })?;
+        std::fs::write(&pid_file, format!("{me}\n{start}\n")).map_err(|e| Error::Io {
             what: format!("writing {}", pid_file.display()),
             source: e,
         })?;
