@@ -66,13 +66,15 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 fn lock(state_dir: &Path, mode: rustix::fs::FlockOperation) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    crate::safefs::private_dir(state_dir)?;
     let path = state_dir.join(LOCK_FILE);
     let open = || -> std::io::Result<File> {
-        std::fs::create_dir_all(state_dir)?;
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)?;
         rustix::fs::flock(&file, mode)?;
         Ok(file)
@@ -126,13 +128,12 @@ impl InFlight {
             )?)
         };
         let dir = ctx.state_dir.join(JOURNAL_DIR);
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let mut journals = Vec::new();
         for id in ids {
-            let path = dir.join(super::endpoint::host_ifname(id));
-            std::fs::write(&path, format!("{id}\n"))
-                .map_err(io_err(format!("writing {}", path.display())))?;
-            journals.push(path);
+            let name = super::endpoint::host_ifname(id);
+            let rel = Path::new(JOURNAL_DIR);
+            crate::safefs::write_beneath(&ctx.state_dir, rel, &name, &format!("{id}\n"))?;
+            journals.push(dir.join(name));
         }
         Ok(Self {
             journals,

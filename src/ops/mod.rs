@@ -51,6 +51,8 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error(transparent)]
+    Safefs(#[from] crate::safefs::Error),
+    #[error(transparent)]
     Firewall(#[from] crate::firewall::Error),
     #[error(transparent)]
     Ipam(#[from] crate::ipam::Error),
