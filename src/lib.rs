@@ -16,6 +16,8 @@
 //! - [`netlink`]: a small synchronous rtnetlink client (links, addresses, routes).
 //! - [`netns`]: named namespaces under `/run/netns`, opened by name, path or PID, and
 //!   entered on throwaway threads.
+//! - [`safefs`]: nsnet's directories 0700, its databases 0600, and files beneath
+//!   the state directory opened without following symlinks.
 //! - [`doctor`]: why a packet does not get from one place to another.
 //! - [`ops`]: the operations the CLI (and later the CNI plugin) perform.
 
@@ -32,4 +34,5 @@ pub mod pause;
 pub mod ports;
 pub mod privilege;
 pub mod progress;
+pub mod safefs;
 pub mod store;

@@ -51,14 +51,23 @@ fn check_common(what: &'static str, name: &str, max: usize) -> Result<(), NameEr
             name: name.to_owned(),
         });
     }
+    // `%`: the kernel reads `eth%d` as a template and names the link
+    // otherwise than asked (teardown would never find it).
     if let Some(bad) = name
         .chars()
-        .find(|c| *c == '/' || c.is_whitespace() || c.is_control() || *c == ':')
+        .find(|c| matches!(c, '/' | ':' | '%') || c.is_whitespace() || c.is_control())
     {
         return Err(NameError::BadChar {
             what,
             name: name.to_owned(),
             bad,
+        });
+    }
+    // A leading `-` reads as an option to `ip` in the commands doctor prints.
+    if name.starts_with('-') {
+        return Err(NameError::BadStart {
+            what,
+            name: name.to_owned(),
         });
     }
     Ok(())
@@ -412,6 +421,19 @@ mod tests {
             "00:00:00:00:00:00".parse::<Mac>(),
             Err(MacError::Zero(_))
         ));
+    }
+
+    /// SECURITY.md: `eth%d` is a kernel name template (the link would get
+    /// another name than the one recorded), `-n` an option to `ip`.
+    #[test]
+    fn templates_and_option_like_names_are_refused() {
+        for bad in ["eth%d", "%d", "-n", "-all"] {
+            assert!(bad.parse::<IfName>().is_err(), "{bad:?}");
+            assert!(bad.parse::<NetnsName>().is_err(), "{bad:?}");
+            assert!(bad.parse::<Target>().is_err(), "{bad:?}");
+        }
+        assert!("a-b".parse::<NetnsName>().is_ok());
+        assert!("eth-1".parse::<IfName>().is_ok());
     }
 
     #[test]

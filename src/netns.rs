@@ -151,6 +151,14 @@ impl Netns {
         Ok(st.st_ino)
     }
 
+    /// Whether `other` is this very namespace: the same nsfs inode on the same
+    /// device (an inode number alone is unique only within its file system).
+    pub fn same_as(&self, other: &Netns) -> Result<bool> {
+        let a = rustix::fs::fstat(&self.fd).map_err(|e| Error::io(self.label.clone(), e))?;
+        let b = rustix::fs::fstat(&other.fd).map_err(|e| Error::io(other.label.clone(), e))?;
+        Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    }
+
     /// Runs `f` on a new thread that has entered this namespace; the thread dies
     /// with `f`, so the namespace switch cannot leak into any other work.
     pub fn run<T, F>(&self, f: F) -> Result<T>

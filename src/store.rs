@@ -36,6 +36,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("store: {0}")]
+    Unsafe(#[from] crate::safefs::Error),
     #[error("store: corrupt record for {what}: {why}")]
     Corrupt { what: String, why: String },
 }
@@ -170,11 +172,9 @@ const SCHEMA_VERSION: i64 = 2;
 /// version while the schema is applied; [`switch_to_wal`] still retries within
 /// the busy timeout for readers that are not nsnet (an `sqlite3` shell).
 fn open_db(dir: &Path, schema: &str) -> Result<(Connection, PathBuf)> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
+    crate::safefs::private_dir(dir)?;
     let path = dir.join("nsnet.db");
+    crate::safefs::private_file(&path)?;
     let db = db_err(&path);
     let mut conn = Connection::open(&path).map_err(db)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;

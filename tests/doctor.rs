@@ -473,3 +473,54 @@ fn a_process_namespace_is_named_by_its_pid() {
     assert!(sb.pings("host", "192.0.2.9"));
     clear(&sb, "host", &target);
 }
+
+/// Issue 19.4: with the sandbox host wired into its own bridge (what `network
+/// connect web pid:$$` did before nsnet refused it; made here by hand), doctor
+/// printed the same two hops 16 times. The loop is named at its first
+/// repetition, with the namespace and route that close it.
+#[test]
+fn a_host_wired_into_its_own_bridge_is_named_as_a_loop_at_its_first_repetition() {
+    let sb = web();
+    sb.sh_ok(
+        "ip link add eth1 type veth peer name loopport && \
+         ip link set loopport master nsbr-web up && \
+         ip addr add 10.88.0.50/24 dev eth1 && ip link set eth1 up && \
+         ip route add default via 10.88.0.1 dev eth1",
+    );
+    // The packets really go round: forwarded out of eth1 into the bridge they
+    // came from (where the kernel drops them, their source now local after
+    // masquerade), never to the world.
+    let sent = || {
+        sb.json("ip -s -j link show eth1")[0]["stats64"]["tx"]["packets"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = sent();
+    assert!(sb.ping_fails("a", "198.51.100.7"));
+    let rounds = sent() - before;
+    assert!(rounds >= 2, "{rounds}");
+
+    let (code, r) = doctor(&sb, "a", "198.51.100.7");
+    assert_eq!(code, 1, "{r:#}");
+    let hops = r["hops"].as_array().unwrap();
+    let fail: Vec<&Value> = hops.iter().filter(|h| h["status"] == "fail").collect();
+    assert_eq!(fail.len(), 1, "{r:#}");
+    assert_eq!(hops.last(), Some(fail[0]), "{r:#}");
+    let msg = fail[0]["message"].as_str().unwrap();
+    assert!(msg.starts_with("routing loop"), "{msg}");
+    assert!(msg.contains("comes back to host on loopport"), "{msg}");
+    assert!(
+        msg.contains("the loop closes in host: host's route default via 10.88.0.1 dev eth1"),
+        "{msg}"
+    );
+    // At its first repetition: no hop is reported twice.
+    let mut lines: Vec<String> = hops
+        .iter()
+        .map(|h| format!("{} {}", h["namespace"], h["message"]))
+        .collect();
+    let all = lines.len();
+    lines.sort();
+    lines.dedup();
+    assert_eq!(lines.len(), all, "a hop repeated: {r:#}");
+    assert!(all < 10, "{r:#}");
+}

@@ -1258,7 +1258,7 @@ fn gc_collects_a_killed_named_run_and_one_killed_while_it_started() {
         inspect(&sb, "web")["endpoints"].as_array().unwrap().len() == 1
     });
     assert_eq!(gc(&sb), "", "a live named run is not garbage");
-    let pid = sb.sh_ok("cat /run/nsnet/runs/r1/pid").trim().to_owned();
+    let pid = sb.sh_ok("head -1 /run/nsnet/runs/r1/pid").trim().to_owned();
     assert_eq!(
         sb.sh_ok(&format!("tr '\\0' ' ' </proc/{pid}/cmdline")),
         format!("{n} run --name r1 --network web -p 8080:80 -- sleep 600 ")

@@ -673,3 +673,68 @@ fn a_link_local_ipv4_subnet_is_refused_unless_asked_for_and_then_works() {
     assert!(sb.pings("a", "169.254.20.1"));
     assert!(sb.pings("b", "169.254.30.1"));
 }
+
+/// Issue 19.4: `network connect br0 pid:$$` from a host shell gave the host an
+/// eth1 in its own bridge's subnet and a default route into that bridge. Every
+/// way of naming the namespace the bridge lives in is refused, with the reason,
+/// before anything is touched (no interface, address, route, element, lease or
+/// network made).
+#[test]
+fn connecting_the_namespace_a_bridge_lives_in_is_refused_and_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.netns(&["a"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.93.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "a", "-p", "8080:80"]);
+    // A name for the sandbox's own namespace, as `ip netns attach me 1` makes one.
+    sb.sh_ok("touch /run/netns/me && mount --bind /proc/1/ns/net /run/netns/me");
+    let before = snapshot(&sb);
+    let why = "is the namespace network web's bridge lives in";
+    for target in ["pid:1", "/proc/1/ns/net", "/proc/self/ns/net", "me"] {
+        sb.fails(&["network", "connect", "web", target], why);
+        sb.fails(&["network", "connect", "web", target, "-p", "9090:90"], why);
+    }
+    // From a shell, as the issue did it: the shell's own PID.
+    let out = sb.sh(&format!(
+        "exec {} network connect web pid:$$ --ifname eth9",
+        common::NSNET
+    ));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(why));
+    assert_eq!(snapshot(&sb), before);
+    assert_eq!(
+        sb.links("host")
+            .iter()
+            .filter(|l| l.starts_with("eth"))
+            .count(),
+        0
+    );
+    let leases = inspect(&sb, "web")["leases"].as_array().unwrap().len();
+    assert_eq!(leases, 1, "only a's lease");
+
+    // The CNI face: CNI_NETNS naming the host's namespace is an invalid
+    // environment (code 4), and the config's network is not created either.
+    let conf = r#"{"cniVersion":"1.0.0","name":"cninet","type":"nsnet",
+        "ipam":{"type":"host-local","ranges":[[{"subnet":"10.91.0.0/24"}]]}}"#;
+    for netns in ["/proc/1/ns/net", "/run/netns/me"] {
+        let out = sb.cni(
+            &[
+                ("CNI_COMMAND", Some("ADD")),
+                ("CNI_CONTAINERID", Some("c1")),
+                ("CNI_NETNS", Some(netns)),
+                ("CNI_IFNAME", Some("eth0")),
+            ],
+            conf,
+        );
+        assert!(!out.status.success());
+        let err: Value = serde_json::from_slice(&out.stdout).expect("a CNI error object");
+        assert_eq!(err["code"], 4, "{err}");
+        assert!(
+            err["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cninet's bridge lives in"),
+            "{err}"
+        );
+    }
+    assert_eq!(snapshot(&sb), before);
+}

@@ -70,6 +70,7 @@ pub fn add(ctx: &Context, inv: &Invocation, conf: &NetConf) -> Result<CniResult,
         }
     };
     let ns = Netns::by_path(netns_path)?;
+    endpoint::refuse_bridge_namespace(&ns, &netns_path.display().to_string(), conf.name.as_str())?;
     let delegated = match &conf.ipam.delegate {
         Some(plugin) => Some(delegate::add(plugin, &inv.path, &conf.raw)?),
         None => None,

@@ -109,7 +109,7 @@ fn ops_code(e: &ops::Error) -> u32 {
     match e {
         ops::Error::NotPrivileged(_) => PERMISSION_DENIED,
         ops::Error::Netns(Netns::NotFound(_) | Netns::NoSuchProcess(_)) => 3,
-        ops::Error::Netns(Netns::NotNetns(_)) => 4,
+        ops::Error::Netns(Netns::NotNetns(_)) | ops::Error::HostNamespace { .. } => 4,
         ops::Error::InterfaceExists { .. } => ALREADY_ATTACHED,
         ops::Error::Invalid(_) | ops::Error::UnknownNetwork(_) => 7,
         ops::Error::Store(s) => store_code(s),

@@ -142,6 +142,19 @@ fn resolve_to(f: &Facts, s: usize, to: &Place) -> Result<IpAddr> {
     }
 }
 
+/// A route as `ip route` writes it, without its interface.
+fn describe(r: &Route) -> String {
+    let dest = if r.is_default() {
+        "default".to_owned()
+    } else {
+        r.dest.to_string()
+    };
+    match r.gateway {
+        Some(gw) => format!("{dest} via {gw}"),
+        None => dest,
+    }
+}
+
 fn lpm(routes: &[Route], ip: IpAddr) -> Option<&Route> {
     routes
         .iter()
@@ -197,7 +210,7 @@ struct Walker<'a> {
 }
 
 /// Where the packet is: a namespace, and the interface it came in on.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct At {
     ns: usize,
     in_if: Option<usize>,
@@ -206,6 +219,16 @@ struct At {
     next_hop: Option<IpAddr>,
     /// The address of the previous namespace's interface (for a route back).
     prev_addr: Option<IpAddr>,
+}
+
+/// A point of the walk, for finding loops.
+#[derive(PartialEq, Eq)]
+struct Point {
+    ns: usize,
+    /// The interface the packet came in on, or the bridge it is a port of.
+    via: Option<String>,
+    next_hop: Option<IpAddr>,
+    dnat: bool,
 }
 
 enum Next {
@@ -262,15 +285,80 @@ impl<'a> Walker<'a> {
             next_hop: None,
             prev_addr: None,
         };
+        // Where the packet has been: the same place twice means every later
+        // step repeats too. A frame into a bridge is at the bridge, whichever
+        // port it came in on (what it does next is the bridge's to decide).
+        let mut been: Vec<(Point, At)> = Vec::new();
         for _ in 0..MAX_STEPS {
+            been.push((self.point(at), at));
             match self.step(at) {
                 Next::Go(next) if !self.failed() => at = next,
                 _ => return,
+            }
+            let here = self.point(at);
+            if let Some(first) = been.iter().position(|(p, _)| *p == here) {
+                let round: Vec<At> = been[first..].iter().map(|(_, a)| *a).collect();
+                return self.routing_loop(&round, at);
             }
         }
         self.fail(
             at.ns,
             format!("gave up after {MAX_STEPS} hops: a routing loop?"),
+            None,
+        );
+    }
+
+    /// What decides the rest of the walk from `at`.
+    fn point(&self, at: At) -> Point {
+        let ifaces = &self.f.topology.namespaces[at.ns].interfaces;
+        let via = at.in_if.map(|i| match &ifaces[i].master {
+            Some(bridge) => bridge.clone(),
+            None => ifaces[i].name.clone(),
+        });
+        Point {
+            ns: at.ns,
+            via,
+            next_hop: at.next_hop,
+            dnat: self.dnat,
+        }
+    }
+
+    /// Reports a loop at its first repetition: `round` are the places from the
+    /// one the packet is back at (`at`) to the last one before it came back.
+    fn routing_loop(&mut self, round: &[At], at: At) {
+        let topo = &self.f.topology;
+        let mut path: Vec<&str> = round.iter().map(|a| self.name(a.ns)).collect();
+        path.push(self.name(at.ns));
+        let how = match at.in_if {
+            Some(i) => format!(" on {}", topo.namespaces[at.ns].interfaces[i].name),
+            None => String::new(),
+        };
+        let last = round.last().map_or(at.ns, |a| a.ns);
+        let route = lpm(&self.f.namespaces[last].routes, self.d)
+            .map(|r| {
+                let dev = r
+                    .oif
+                    .and_then(|o| {
+                        topo.namespaces[last]
+                            .interfaces
+                            .iter()
+                            .find(|i| i.index == o)
+                    })
+                    .map(|i| format!(" dev {}", i.name))
+                    .unwrap_or_default();
+                format!(": {}'s route {}{dev}", self.name(last), describe(r))
+            })
+            .unwrap_or_default();
+        self.fail(
+            at.ns,
+            format!(
+                "routing loop: the packet to {} comes back to {}{how}, where it was before; \
+                 it would go round {} until its TTL runs out; the loop closes in {}{route}",
+                self.d,
+                self.name(at.ns),
+                path.join(" -> "),
+                self.name(last),
+            ),
             None,
         );
     }

@@ -52,6 +52,20 @@ pub fn open_target(target: &Target) -> Result<Netns> {
     })
 }
 
+/// Refuses `ns` when it is the namespace nsnet runs in, where every network's
+/// bridge lives: a veth from the bridge back into its own namespace gives the
+/// host an address in the subnet and, when it had none, a default route into
+/// its own bridge (a loop). Checked before anything is touched.
+pub fn refuse_bridge_namespace(ns: &Netns, target: &str, network: &str) -> Result<()> {
+    if ns.same_as(&Netns::host()?)? {
+        return Err(Error::HostNamespace {
+            target: target.to_owned(),
+            network: network.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// The host-side veth name: derived from the endpoint id only, so it is stable
 /// and teardown can find it without any other state.
 pub fn host_ifname(endpoint_id: &str) -> String {
@@ -105,6 +119,7 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
     }
     require_admin()?;
     let ns = open_target(&req.target)?;
+    refuse_bridge_namespace(&ns, &req.target.to_string(), &spec.name)?;
     let inode = ns.inode()?;
     tracing::debug!("connect: target {} open", req.target);
     let mut state = ctx.state()?;

@@ -3,6 +3,7 @@
 //! do not need it: the store's immediate transactions serialise them.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub struct Lock {
@@ -12,11 +13,12 @@ pub struct Lock {
 impl Lock {
     /// Blocks until this process holds the lock in `state_dir`.
     pub fn acquire(state_dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(state_dir)?;
+        crate::safefs::private_dir(state_dir).map_err(std::io::Error::other)?;
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(state_dir.join("lock"))?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
         Ok(Self { _file: file })

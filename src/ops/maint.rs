@@ -67,13 +67,15 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 fn lock(state_dir: &Path, mode: rustix::fs::FlockOperation) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    crate::safefs::private_dir(state_dir)?;
     let path = state_dir.join(LOCK_FILE);
     let open = || -> std::io::Result<File> {
-        std::fs::create_dir_all(state_dir)?;
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)?;
         rustix::fs::flock(&file, mode)?;
         Ok(file)
@@ -127,13 +129,12 @@ impl InFlight {
             )?)
         };
         let dir = ctx.state_dir.join(JOURNAL_DIR);
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let mut journals = Vec::new();
         for id in ids {
-            let path = dir.join(super::endpoint::host_ifname(id));
-            std::fs::write(&path, format!("{id}\n"))
-                .map_err(io_err(format!("writing {}", path.display())))?;
-            journals.push(path);
+            let name = super::endpoint::host_ifname(id);
+            let rel = Path::new(JOURNAL_DIR);
+            crate::safefs::write_beneath(&ctx.state_dir, rel, &name, &format!("{id}\n"))?;
+            journals.push(dir.join(name));
         }
         Ok(Self {
             journals,
@@ -335,6 +336,23 @@ fn abandoned_pods(ctx: &Context, state: &crate::store::State) -> Result<Vec<Stri
         .collect())
 }
 
+/// When process `pid` started, in clock ticks after boot (field 22 of
+/// `/proc/PID/stat`): with the PID, it names one process for good, where a
+/// PID alone may since have been given to another.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from
+    // the last `)`, which is field 3's start minus 2.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// Whether the process recorded as `pid`, started at `start` (when known),
+/// still runs: a PID given to another process since is not it.
+pub(crate) fn recorded_process_runs(pid: u32, start: Option<u64>) -> bool {
+    process_runs(pid) && start.is_none_or(|s| start_time(pid) == Some(s))
+}
+
 /// Whether process `pid` runs (exists and is not a zombie).
 fn process_runs(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
@@ -370,6 +388,21 @@ fn endpoint_label(ep: &crate::store::Endpoint) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_known_by_its_pid_and_start_time() {
+        let me = std::process::id();
+        let start = start_time(me);
+        assert!(start.is_some());
+        assert_eq!(start_time(me), start, "a start time does not change");
+        assert!(recorded_process_runs(me, start));
+        assert!(recorded_process_runs(me, None));
+        let other = start.map(|s| s + 1);
+        assert!(
+            !recorded_process_runs(me, other),
+            "same PID, another process"
+        );
+    }
 
     #[test]
     fn host_veth_names_are_recognised() {

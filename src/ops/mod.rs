@@ -39,12 +39,19 @@ pub enum Error {
         name: String,
         kind: Option<String>,
     },
+    #[error(
+        "{target} is the namespace network {network}'s bridge lives in (nsnet's own): \
+         connecting it would wire the host into its own bridge"
+    )]
+    HostNamespace { target: String, network: String },
     #[error("{0}")]
     Invalid(String),
     #[error("network {0} does not exist")]
     UnknownNetwork(String),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Safefs(#[from] crate::safefs::Error),
     #[error(transparent)]
     Firewall(#[from] crate::firewall::Error),
     #[error(transparent)]

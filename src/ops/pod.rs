@@ -79,14 +79,17 @@ pub fn default_network(ctx: &Context) -> Result<NetworkName> {
     Ok(name)
 }
 
-fn pin(source: &Path, target: &Path) -> Result<()> {
-    std::fs::File::create(target).map_err(|e| Error::Io {
-        what: format!("creating {}", target.display()),
-        source: e,
-    })?;
-    rustix::mount::mount_bind(source, target).map_err(|e| Error::Io {
-        what: format!("pinning {}", target.display()),
-        source: e.into(),
+/// Binds `source` on a new file `pods/NAME/KIND` made beneath the state
+/// directory without following any symlink (on that very file).
+fn pin(ctx: &Context, source: &Path, name: &str, kind: &str) -> Result<()> {
+    let rel = Path::new("pods").join(name);
+    let file = crate::safefs::create_beneath(&ctx.state_dir, &rel, kind, false)?;
+    let target = pod_dir(ctx, name).join(kind);
+    rustix::mount::mount_bind(source, crate::safefs::fd_path(&file).as_str()).map_err(|e| {
+        Error::Io {
+            what: format!("pinning {}", target.display()),
+            source: e.into(),
+        }
     })
 }
 
@@ -95,7 +98,7 @@ fn unpin_dir(dir: &Path) -> Vec<String> {
     for kind in KINDS {
         let path = dir.join(kind);
         if path.exists() {
-            match rustix::mount::unmount(&path, UnmountFlags::DETACH) {
+            match rustix::mount::unmount(&path, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW) {
                 Ok(()) | Err(rustix::io::Errno::INVAL) => {}
                 Err(e) => errors.push(format!("unmounting {}: {e}", path.display())),
             }
@@ -160,10 +163,6 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
         Ok(())
     });
     let dir = pod_dir(ctx, &record.name);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
-        what: format!("creating {}", dir.display()),
-        source: e,
-    })?;
     {
         let dir = dir.clone();
         rollback.push("pinned namespaces", move || {
@@ -176,10 +175,8 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
         });
     }
     for kind in KINDS {
-        pin(
-            &PathBuf::from(format!("/proc/{pid}/ns/{kind}")),
-            &dir.join(kind),
-        )?;
+        let source = PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
+        pin(ctx, &source, &record.name, kind)?;
     }
     let net = Netns::by_path(&dir.join("net"))?;
     netns::pin(&net, &req.name)?;

@@ -71,20 +71,21 @@ pub struct RunRequest {
 }
 
 fn run_dir(ctx: &Context, id: &str) -> PathBuf {
-    ctx.state_dir.join("runs").join(id)
+    ctx.state_dir.join(run_rel(id))
 }
 
-/// A new network namespace pinned at `dir/net`, with `lo` up.
-fn new_netns(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-        what: format!("creating {}", dir.display()),
-        source: e,
-    })?;
-    let path = dir.join("net");
-    std::fs::File::create(&path).map_err(|e| Error::Io {
-        what: format!("creating {}", path.display()),
-        source: e,
-    })?;
+/// `runs/ID`, relative to the state directory.
+fn run_rel(id: &str) -> PathBuf {
+    Path::new("runs").join(id)
+}
+
+/// A new network namespace pinned at `runs/ID/net`, with `lo` up. The file
+/// is made beneath the state directory without following any symlink, and
+/// the namespace mounted on that very file.
+fn new_netns(ctx: &Context, id: &str) -> Result<()> {
+    let path = run_dir(ctx, id).join("net");
+    let file = crate::safefs::create_beneath(&ctx.state_dir, &run_rel(id), "net", true)?;
+    let target = crate::safefs::fd_path(&file);
     std::thread::scope(|s| {
         s.spawn(|| -> Result<()> {
             // SAFETY: only this throwaway thread's network namespace changes.
@@ -94,9 +95,11 @@ fn new_netns(dir: &Path) -> Result<()> {
                     source: e.into(),
                 }
             })?;
-            rustix::mount::mount_bind("/proc/thread-self/ns/net", &path).map_err(|e| Error::Io {
-                what: format!("pinning {}", path.display()),
-                source: e.into(),
+            rustix::mount::mount_bind("/proc/thread-self/ns/net", target.as_str()).map_err(|e| {
+                Error::Io {
+                    what: format!("pinning {}", path.display()),
+                    source: e.into(),
+                }
             })
         })
         .join()
@@ -108,14 +111,15 @@ fn new_netns(dir: &Path) -> Result<()> {
 
 fn release_netns(dir: &Path) {
     let path = dir.join("net");
-    let _ = rustix::mount::unmount(&path, UnmountFlags::DETACH);
+    let _ = rustix::mount::unmount(&path, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW);
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(dir.join(PID_FILE));
     let _ = std::fs::remove_dir(dir);
 }
 
-/// The run's own PID, in its directory: how `nsnet gc` tells a named run
-/// (`--name`) that is alive from one whose process was killed.
+/// The run's own PID and start time (`PID\nSTART\n`), in its directory: how
+/// `nsnet gc` tells a run that is alive from one whose process was killed,
+/// even when another process got its PID since.
 pub const PID_FILE: &str = "pid";
 
 /// Makes the run's directory, its PID file and its namespace while holding
@@ -130,16 +134,15 @@ fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
         )));
     }
     let made = (|| {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-            what: format!("creating {}", dir.display()),
-            source: e,
+        let me = std::process::id();
+        let start = super::maint::start_time(me).ok_or_else(|| {
+            Error::Invalid(format!(
+                "cannot read this process's start time (/proc/{me}/stat)"
+            ))
         })?;
-        let pid_file = dir.join(PID_FILE);
-        std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(|e| Error::Io {
-            what: format!("writing {}", pid_file.display()),
-            source: e,
-        })?;
-        new_netns(dir)
+        let record = format!("{me}\n{start}\n");
+        crate::safefs::write_beneath(&ctx.state_dir, &run_rel(id), PID_FILE, &record)?;
+        new_netns(ctx, id)
     })();
     made.inspect_err(|_| release_netns(dir))
 }

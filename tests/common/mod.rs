@@ -10,6 +10,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod crash;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

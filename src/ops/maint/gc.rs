@@ -294,7 +294,9 @@ impl Gc<'_> {
     }
 
     /// Step 3: `nsnet run` namespaces (`runs/ID`) whose run process is gone:
-    /// its PID is in the name (`run-PID`) or in the `pid` file (named runs).
+    /// its PID and start time are in the `pid` file (a PID alone, in the name
+    /// `run-PID` or an older file, when that is all there is). A PID given to
+    /// another process since does not keep the run.
     /// A directory without either was left by a run killed while it started
     /// (it makes them under the operations lock, so none is in the making).
     fn runs(&mut self) {
@@ -304,15 +306,18 @@ impl Gc<'_> {
         };
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
-            let pid = id
-                .strip_prefix("run-")
-                .and_then(|p| p.parse::<u32>().ok())
-                .or_else(|| {
-                    std::fs::read_to_string(entry.path().join(crate::ops::run::PID_FILE))
-                        .ok()
-                        .and_then(|p| p.trim().parse().ok())
-                });
-            if pid.is_some_and(super::process_runs) {
+            // `PID\nSTART\n`; from before start times were kept, `PID\n`.
+            let recorded = std::fs::read_to_string(entry.path().join(crate::ops::run::PID_FILE))
+                .unwrap_or_default();
+            let mut lines = recorded.lines().map(|l| l.trim().parse::<u64>().ok());
+            let (pid, start) = match (lines.next().flatten(), lines.next().flatten()) {
+                (Some(pid), start) => (u32::try_from(pid).ok(), start),
+                (None, _) => (
+                    id.strip_prefix("run-").and_then(|p| p.parse::<u32>().ok()),
+                    None,
+                ),
+            };
+            if pid.is_some_and(|p| super::recorded_process_runs(p, start)) {
                 continue;
             }
             let (gone, endpoint_gone) = match pid {
