@@ -53,7 +53,7 @@ fn read_namespace(name: &str, ns: &Netns) -> Result<NsFacts> {
         source,
     })?;
     // Best effort: a kernel without policy routing answers with an error.
-    let policy_rules = nl.policy_rules().unwrap_or(0);
+    let policy_rules = nl.policy_rules().map_or(0, |rules| rules.len());
     let (sysctls, listening, ruleset) = ns.run(|| {
         let sysctls = read_sysctls();
         let listening = read_listening();
