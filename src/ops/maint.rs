@@ -43,7 +43,7 @@ mod gc;
 mod reload;
 mod table;
 
-pub(crate) use check::bridge_problems;
+pub(crate) use check::{bridge_problems, find_netns};
 pub use check::{check, Drift};
 pub use gc::{gc, GcReport, Removed};
 pub use reload::{networks_in_use, reinstall_if_deleted, reload};

@@ -11,6 +11,7 @@ pub mod network;
 pub mod pod;
 pub mod rollback;
 pub mod run;
+pub mod source_routes;
 pub mod spawn;
 
 use crate::netlink;
