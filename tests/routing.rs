@@ -293,3 +293,99 @@ fn a_cni_attachments_published_port_on_a_second_network_answers_through_it() {
     cni(&sb, "DEL", "cb1", "eth1", &b);
     assert_eq!(source_rules(&sb, "c"), Vec::<String>::new());
 }
+
+/// The sandbox host's IPv6 default routes learned from router adverts, as
+/// `GATEWAY dev DEV`.
+fn advert_routes(sb: &Sandbox) -> Vec<String> {
+    let routes = sb.json("ip -6 -j route show default proto ra");
+    let routes = routes.as_array().expect("ip -j route is a list");
+    let show = |r: &Value| {
+        format!(
+            "{} dev {}",
+            r["gateway"].as_str().unwrap_or("-"),
+            r["dev"].as_str().unwrap_or("-")
+        )
+    };
+    routes.iter().map(show).collect()
+}
+
+/// Sends a router advert (router lifetime 1800 s, no prefix) from namespace
+/// `uplink` out of `up1` to all nodes, with a raw ICMPv6 socket, until the
+/// sandbox host has learned a default route from it.
+fn advertise_until_learned(sb: &Sandbox) {
+    const ADVERT: &str = "import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+# type 134, code 0, checksum (the kernel's), hop limit, flags, router lifetime, timers
+ra = struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, 1800, 0, 0)
+s.sendto(ra, ('ff02::1', 0, 0, socket.if_nametoindex('up1')))";
+    let mut tries = 0;
+    sb.wait_for("a default route learned from the advert", || {
+        // Until up1's link-local address exists the send fails: try again.
+        if tries % 10 == 0 {
+            sb.sh(&format!("ip netns exec uplink python3 -c \"{ADVERT}\""));
+        }
+        tries += 1;
+        !advert_routes(sb).is_empty()
+    });
+}
+
+fn sysctl(sb: &Sandbox, key: &str) -> String {
+    sb.sh_ok(&format!("sysctl -n {key}")).trim().to_owned()
+}
+
+#[test]
+fn turning_on_ipv6_forwarding_keeps_the_hosts_default_route_from_router_adverts() {
+    let sb = Sandbox::new();
+    sb.netns(&["uplink", "c", "d"]);
+    // The host's uplink, with a router on the other side; two more interfaces
+    // whose accept_ra the admin chose.
+    sb.sh_ok(
+        "ip link add up0 type veth peer name up1 netns uplink && \
+         sysctl -qw net.ipv6.conf.up0.accept_dad=0 && \
+         ip netns exec uplink sysctl -qw net.ipv6.conf.up1.accept_dad=0 && \
+         ip link set up0 up && ip -n uplink link set up1 up && \
+         ip link add off0 type veth peer name off1 netns d && sysctl -qw net.ipv6.conf.off0.accept_ra=0 && \
+         ip link add always0 type veth peer name always1 netns d && sysctl -qw net.ipv6.conf.always0.accept_ra=2",
+    );
+    assert_eq!(sysctl(&sb, "net.ipv6.conf.all.forwarding"), "0");
+    advertise_until_learned(&sb);
+    let learned = advert_routes(&sb);
+    assert_eq!(learned.len(), 1, "{learned:?}");
+
+    // An IPv4-only network turns on IPv4 forwarding only: nothing changes.
+    sb.ok(&["network", "create", "v4", "--subnet", "10.50.0.0/24"]);
+    sb.ok(&["network", "connect", "v4", "d"]);
+    assert_eq!(sysctl(&sb, "net.ipv6.conf.up0.accept_ra"), "1");
+    assert_eq!(sysctl(&sb, "net.ipv6.conf.all.forwarding"), "0");
+
+    sb.ok(&[
+        "network",
+        "create",
+        "ds",
+        "--subnet",
+        "10.51.0.0/24",
+        "--subnet",
+        "fd00:51::/64",
+    ]);
+    sb.ok(&["network", "connect", "ds", "c"]);
+    assert_eq!(sysctl(&sb, "net.ipv6.conf.all.forwarding"), "1");
+    assert_eq!(advert_routes(&sb), learned, "the host kept its route");
+    let accept_ra = |dev: &str| sysctl(&sb, &format!("net.ipv6.conf.{dev}.accept_ra"));
+    assert_eq!(accept_ra("up0"), "2");
+    assert_eq!(accept_ra("off0"), "0", "the admin's 0 stays");
+    assert_eq!(accept_ra("always0"), "2");
+    assert_eq!(accept_ra("lo"), "1");
+    assert_eq!(
+        accept_ra("nsbr-ds"),
+        "1",
+        "no advert from an endpoint is taken"
+    );
+    assert_eq!(accept_ra("nsbr-v4"), "1");
+    assert_eq!(sb.sh_ok("cat /run/nsnet/accept_ra"), "up0\n");
+
+    // Later adverts are still taken: the route comes back after it is deleted.
+    sb.sh_ok("ip -6 route del default proto ra dev up0");
+    advertise_until_learned(&sb);
+    assert_eq!(advert_routes(&sb), learned);
+}

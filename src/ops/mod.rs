@@ -3,6 +3,7 @@
 //! any failure undoes what it created ([`rollback::Rollback`]).
 
 pub mod endpoint;
+mod forwarding;
 pub mod link;
 mod lock;
 pub mod maint;
