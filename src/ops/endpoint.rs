@@ -11,7 +11,8 @@
 //! Default route rule: an endpoint gets a default route via the network's gateway
 //! for each family the network has, unless the namespace already has a default
 //! route of that family (then only the subnet route, which comes with the
-//! address). Internal networks never add a default route.
+//! address), and source routing for its addresses ([`super::source_routes`]).
+//! Internal networks never add a default route.
 
 use super::rollback::Rollback;
 use super::{network, nl_err, Context, Error, Result};

@@ -88,13 +88,16 @@ pub(super) fn connect(
     let Some(sr) = plan(oif, ep, pools) else {
         return Ok(());
     };
+    tracing::debug!("connect: source routing in table {}", sr.table);
     ep.source_routes = Some(sr.clone());
     state.update_endpoint(ep)?;
     let (target, undo) = (ns.try_clone()?, sr.clone());
     rollback.push(format!("rules of table {}", sr.table), move || {
         delete(&target, &undo)
     });
-    add(nl, ns.label(), oif, &sr, pools)
+    add(nl, ns.label(), oif, &sr, pools)?;
+    tracing::debug!("connect: source routing rules and routes added");
+    Ok(())
 }
 
 /// Adds the table's routes and the rules of `sr` (see the module's doc).
@@ -144,8 +147,13 @@ fn delete(ns: &Netns, sr: &SourceRoutes) -> std::result::Result<(), String> {
 /// [`delete`] for a torn-down endpoint, if its namespace still lives.
 pub(crate) fn delete_for(ep: &Endpoint) -> Option<String> {
     let sr = ep.source_routes.as_ref()?;
-    let ns = super::maint::find_netns(ep)?;
-    delete(&ns, sr).err()
+    let Some(ns) = super::maint::find_netns(ep) else {
+        tracing::debug!("teardown {}: its namespace is gone, with its rules", ep.id);
+        return None;
+    };
+    let result = delete(&ns, sr).err();
+    tracing::debug!("teardown {}: source routing rules deleted", ep.id);
+    result
 }
 
 /// The rules of `sr` missing from the namespace `nl` is in (for `nsnet check`).
