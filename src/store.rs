@@ -110,6 +110,17 @@ pub struct Endpoint {
     pub addresses: Vec<IpNet>,
     #[serde(default)]
     pub ports: Vec<Published>,
+    /// Source routing inside its namespace, when it is not the namespace's
+    /// first network (see `ops::source_routes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_routes: Option<SourceRoutes>,
+}
+
+/// An endpoint's policy routing table and the addresses whose rules look it up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRoutes {
+    pub table: u32,
+    pub from: Vec<IpNet>,
 }
 
 /// A pod: its pause process and what was set up for it.

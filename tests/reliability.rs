@@ -739,7 +739,9 @@ fn rules_routes_and_sysctls_not_nsnets_are_byte_identical_after_every_command() 
     let sb = Sandbox::new();
     // What the host had before nsnet: an uplink with routes and a policy
     // rule, iptables-nft rules in the filter and nat tables, a plain nft
-    // table, and sysctls of its own (forwarding on, which nsnet would set).
+    // table, and sysctls of its own (forwarding on, which nsnet would set; so
+    // nsnet leaves accept_ra alone too: tests/routing.rs has the host with
+    // forwarding off).
     sb.sh_ok(
         "ip link add uplink type veth peer name uplink-peer && ip link set uplink up && ip link set uplink-peer up && \
          ip addr add 192.0.2.1/24 dev uplink && ip addr add 2001:db8:9::1/64 dev uplink nodad && \

@@ -53,7 +53,12 @@ fn read_namespace(name: &str, ns: &Netns) -> Result<NsFacts> {
         source,
     })?;
     // Best effort: a kernel without policy routing answers with an error.
-    let policy_rules = nl.policy_rules().unwrap_or(0);
+    // nsnet's own source rules only take packets from a later network's
+    // addresses back out through that network (`ops::source_routes`).
+    let policy_rules = nl.policy_rules().map_or(0, |rules| {
+        let foreign = rules.iter().filter(|r| !crate::ops::source_routes::owns(r));
+        foreign.count()
+    });
     let (sysctls, listening, ruleset) = ns.run(|| {
         let sysctls = read_sysctls();
         let listening = read_listening();

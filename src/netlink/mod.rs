@@ -13,10 +13,12 @@
 mod addr;
 mod link;
 mod route;
+mod rule;
 
 pub use addr::Address;
 pub use link::{Link, LinkKind, VethSpec};
 pub use route::Route;
+pub use rule::Rule;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR,

@@ -1,4 +1,5 @@
-//! Routes in the main table, including the default route.
+//! Routes in the main table, including the default route, and in other tables
+//! (policy routing, [`super::rule`]).
 
 use super::{Netlink, Result};
 use ipnet::IpNet;
@@ -6,7 +7,6 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
-use netlink_packet_route::rule::{RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::net::IpAddr;
 
@@ -25,6 +25,8 @@ impl Route {
     }
 }
 
+const MAIN: u32 = RouteHeader::RT_TABLE_MAIN as u32;
+
 fn family_of(net: &IpNet) -> AddressFamily {
     match net {
         IpNet::V4(_) => AddressFamily::Inet,
@@ -32,11 +34,15 @@ fn family_of(net: &IpNet) -> AddressFamily {
     }
 }
 
-fn route_message(route: &Route) -> RouteMessage {
+fn route_message(route: &Route, table: u32) -> RouteMessage {
     let mut msg = RouteMessage::default();
     msg.header.address_family = family_of(&route.dest);
     msg.header.destination_prefix_length = route.dest.prefix_len();
-    msg.header.table = RouteHeader::RT_TABLE_MAIN;
+    // Tables above 255 only fit the attribute; the header's byte then says "see it".
+    msg.header.table = u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+    if table > 255 {
+        msg.attributes.push(RouteAttribute::Table(table));
+    }
     msg.header.protocol = RouteProtocol::Static;
     msg.header.kind = RouteType::Unicast;
     msg.header.scope = if route.gateway.is_some() {
@@ -70,14 +76,19 @@ fn ip_of(addr: &RouteAddress) -> Option<IpAddr> {
 
 impl Netlink {
     pub fn add_route(&mut self, route: &Route) -> Result<()> {
+        self.add_route_to(route, MAIN)
+    }
+
+    /// Adds a route to routing table `table` (not 0).
+    pub fn add_route_to(&mut self, route: &Route, table: u32) -> Result<()> {
         self.request(
-            RouteNetlinkMessage::NewRoute(route_message(route)),
+            RouteNetlinkMessage::NewRoute(route_message(route, table)),
             NLM_F_CREATE | NLM_F_EXCL,
         )
     }
 
     pub fn delete_route(&mut self, route: &Route) -> Result<()> {
-        self.request(RouteNetlinkMessage::DelRoute(route_message(route)), 0)
+        self.request(RouteNetlinkMessage::DelRoute(route_message(route, MAIN)), 0)
     }
 
     /// The unicast routes of the main table, IPv4 and IPv6.
@@ -101,36 +112,6 @@ impl Netlink {
             }
         }
         Ok(out)
-    }
-}
-
-impl Netlink {
-    /// How many policy routing rules (`ip rule`, IPv4 and IPv6) send lookups to
-    /// tables other than the kernel's own local, main and default: when there
-    /// are none, the main table alone decides where a packet goes.
-    pub fn policy_rules(&mut self) -> Result<usize> {
-        let mut count = 0;
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut req = RuleMessage::default();
-            req.header.family = family;
-            for answer in self.dump(RouteNetlinkMessage::GetRule(req))? {
-                let RouteNetlinkMessage::NewRule(rule) = answer else {
-                    continue;
-                };
-                let table = rule
-                    .attributes
-                    .iter()
-                    .find_map(|a| match a {
-                        RuleAttribute::Table(t) => Some(*t),
-                        _ => None,
-                    })
-                    .unwrap_or(rule.header.table as u32);
-                if !matches!(table, 253..=255) {
-                    count += 1;
-                }
-            }
-        }
-        Ok(count)
     }
 }
 

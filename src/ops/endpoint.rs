@@ -11,7 +11,8 @@
 //! Default route rule: an endpoint gets a default route via the network's gateway
 //! for each family the network has, unless the namespace already has a default
 //! route of that family (then only the subnet route, which comes with the
-//! address). Internal networks never add a default route.
+//! address), and source routing for its addresses ([`super::source_routes`]).
+//! Internal networks never add a default route.
 
 use super::rollback::Rollback;
 use super::{network, nl_err, Context, Error, Result};
@@ -185,7 +186,7 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
         specs: &req.ports,
         host_busy: &port_in_use,
     };
-    let endpoint = state
+    let mut endpoint = state
         .lease_and_record(
             &spec.name,
             &id,
@@ -204,6 +205,7 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
                     .to_string(),
                 addresses,
                 ports,
+                source_routes: None,
             },
         )?
         .map_err(|e| Error::Refused {
@@ -301,7 +303,9 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
         .map_err(nl_err(ns.label(), format!("bringing {ifname} up")))?;
     super::netns::lo_up(&mut target_nl, ns.label())?;
     if !spec.internal {
-        add_default_routes(&mut target_nl, ns.label(), peer.index, &spec.pools)?;
+        let had = add_default_routes(&mut target_nl, ns.label(), peer.index, &spec.pools)?;
+        let (nl, oif) = (&mut target_nl, peer.index);
+        super::source_routes::connect(&state, &ns, nl, &mut rollback, oif, &mut endpoint, &had)?;
     }
 
     tracing::debug!("connect: {ifname} configured in {}", ns.label());
@@ -359,15 +363,23 @@ pub(crate) fn table_deleted() -> Error {
     )
 }
 
-/// Adds a default route per family via the gateway, unless one exists already.
-fn add_default_routes(nl: &mut Netlink, label: &str, oif: u32, pools: &[Pool]) -> Result<()> {
+/// Adds a default route per family via the gateway, unless one exists already;
+/// returns the pools of the families that had one.
+fn add_default_routes<'a>(
+    nl: &mut Netlink,
+    label: &str,
+    oif: u32,
+    pools: &'a [Pool],
+) -> Result<Vec<&'a Pool>> {
     let routes = nl.routes().map_err(nl_err(label, "listing routes"))?;
+    let mut had = Vec::new();
     for pool in pools {
         let v4 = pool.subnet.addr().is_ipv4();
         if routes
             .iter()
             .any(|r| r.is_default() && r.dest.addr().is_ipv4() == v4)
         {
+            had.push(pool);
             continue;
         }
         let dest: IpNet = if v4 { "0.0.0.0/0" } else { "::/0" }
@@ -383,7 +395,7 @@ fn add_default_routes(nl: &mut Netlink, label: &str, oif: u32, pools: &[Pool]) -
             format!("adding default route via {}", pool.gateway),
         ))?;
     }
-    Ok(())
+    Ok(had)
 }
 
 fn delete_host_veth(name: &str) -> std::result::Result<(), String> {
@@ -552,6 +564,7 @@ pub fn teardown(host: &mut Netlink, state: &mut State, bridge: &str, ep: &Endpoi
         (fw_errors, veth)
     });
     errors.extend(veth_errors);
+    errors.extend(super::source_routes::delete_for(ep));
     if let Err(e) = state.release(&ep.id) {
         errors.push(e.to_string());
     }

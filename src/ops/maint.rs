@@ -44,6 +44,7 @@ mod gc;
 mod reload;
 mod table;
 
+pub(crate) use alive::find_netns;
 pub(crate) use check::bridge_problems;
 pub use check::{check, Drift};
 pub use gc::{gc, GcReport, Removed};

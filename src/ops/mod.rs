@@ -3,6 +3,7 @@
 //! any failure undoes what it created ([`rollback::Rollback`]).
 
 pub mod endpoint;
+mod forwarding;
 pub mod link;
 mod lock;
 pub mod maint;
@@ -11,6 +12,7 @@ pub mod network;
 pub mod pod;
 pub mod rollback;
 pub mod run;
+pub mod source_routes;
 pub mod spawn;
 
 use crate::netlink;

@@ -398,7 +398,7 @@ fn configure_bridge(
         super::sysctl(&format!("net/ipv6/conf/{}/accept_dad", spec.bridge), "0")?;
     }
     if !spec.internal {
-        enable_forwarding(spec)?;
+        super::forwarding::enable(ctx, spec)?;
         // Published ports answer at 127.0.0.1: the kernel routes a loopback
         // source out of this bridge only with route_localnet on it.
         super::sysctl(
@@ -431,27 +431,6 @@ fn configure_bridge(
 fn bridge_mac(bridge: &str) -> [u8; 6] {
     let h = super::fnv1a(bridge).to_be_bytes();
     [0x02, h[0], h[1], h[2], h[3], h[4]]
-}
-
-/// Turns on routing in this namespace for the families the network uses.
-fn enable_forwarding(spec: &NetworkSpec) -> Result<()> {
-    for pool in &spec.pools {
-        let path = if pool.subnet.addr().is_ipv4() {
-            "/proc/sys/net/ipv4/ip_forward"
-        } else {
-            "/proc/sys/net/ipv6/conf/all/forwarding"
-        };
-        let on = std::fs::read_to_string(path)
-            .map(|v| v.trim() == "1")
-            .unwrap_or(false);
-        if !on {
-            std::fs::write(path, "1").map_err(|e| Error::Io {
-                what: format!("enabling forwarding ({path})"),
-                source: e,
-            })?;
-        }
-    }
-    Ok(())
 }
 
 /// Removes a network: its endpoints (only with `force`), its bridge, its firewall

@@ -137,7 +137,7 @@ fn by_target(ep: &Endpoint) -> Option<Netns> {
 
 /// The endpoint's namespace: by its target if that still leads to it, else
 /// wherever it is held (one scan of the system).
-pub(super) fn find_netns(ep: &Endpoint) -> Option<Netns> {
+pub(crate) fn find_netns(ep: &Endpoint) -> Option<Netns> {
     if let Some(ns) = by_target(ep) {
         return Some(ns);
     }

@@ -5,9 +5,10 @@
 //! exists or it has endpoints): the bridge, up, with its gateway addresses;
 //! forwarding and `route_localnet` for networks that leave their bridge. Per
 //! endpoint: its host veth (a veth, up, a port of its bridge), and inside its
-//! namespace its interface (a veth, up, its MAC), addresses and default
-//! routes. The table `inet nsnet`: present, shaped as the base ruleset, holding
-//! every element of those networks and endpoints and none that nothing owns.
+//! namespace its interface (a veth, up, its MAC), addresses, default routes
+//! and source routing rules. The table `inet nsnet`: present, shaped as the
+//! base ruleset, holding every element of those networks and endpoints and
+//! none that nothing owns.
 //! And the store: journals of interrupted operations, dead pods and runs,
 //! leases without endpoints, stray `nsv…` veths.
 
@@ -284,6 +285,7 @@ fn check_inside(
             );
         }
     }
+    source_rules(c, obj, label, ep, &mut nl)?;
     // Connect adds a default route per family unless one exists; CNI
     // attachments take theirs from the config (CNI CHECK compares those).
     let cni = ep
@@ -307,6 +309,32 @@ fn check_inside(
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// The endpoint's source routing rules (`ops::source_routes`), if it has any.
+fn source_rules(
+    c: &mut Check,
+    obj: &str,
+    label: &str,
+    ep: &Endpoint,
+    nl: &mut Netlink,
+) -> Result<()> {
+    let Some(sr) = &ep.source_routes else {
+        return Ok(());
+    };
+    let missing =
+        crate::ops::source_routes::missing(nl, sr).map_err(nl_err(label, "listing rules"))?;
+    for r in missing {
+        let from = r.source.map(|s| s.addr().to_string()).unwrap_or_default();
+        c.push(
+            obj,
+            format!(
+                "rule from {from} lookup {} is missing from {label} (replies from {from} leave through the wrong network)",
+                r.table
+            ),
+        );
     }
     Ok(())
 }

@@ -418,6 +418,7 @@ impl Gc<'_> {
             if let Err(e) = endpoint::forget_port_flows(&ep.ports) {
                 errors.push(e.to_string());
             }
+            errors.extend(crate::ops::source_routes::delete_for(ep));
             if let Err(e) = self.state.release(&ep.id) {
                 errors.push(e.to_string());
             }
