@@ -8,6 +8,7 @@
 //!   objects they describe. The state dir is on `/run` (a tmpfs), so a reboot
 //!   can never leave stale leases behind.
 
+pub mod cluster;
 mod ports;
 pub use ports::{PortError, AUTO_PORTS};
 
@@ -168,7 +169,7 @@ fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
 }
 
 /// The version of both schemas; a database below it gets the schema applied.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Opens (creating) `dir/nsnet.db`. The schema (and WAL mode, which persists in
 /// the file) is applied only to a database older than [`SCHEMA_VERSION`], so the
@@ -278,11 +279,14 @@ impl Config {
     pub fn open(dir: &Path) -> Result<Self> {
         let (conn, path) = open_db(
             dir,
-            "CREATE TABLE IF NOT EXISTS networks (
+            &format!(
+                "CREATE TABLE IF NOT EXISTS networks (
                     name TEXT PRIMARY KEY,
                     bridge TEXT NOT NULL UNIQUE,
                     spec TEXT NOT NULL
-                 );",
+                 ); {}",
+                cluster::SCHEMA
+            ),
         )?;
         Ok(Self { conn, path })
     }

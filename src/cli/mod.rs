@@ -1,6 +1,7 @@
 //! The command line: what the user typed (clap), turned into validated requests
 //! for [`nsnet::ops`], and the answers printed. No logic of its own.
 
+mod cluster;
 mod demo;
 mod docs;
 mod doctor;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Published ports.
     #[command(subcommand)]
     Port(port::PortCommand),
+    /// Clusters: this node's pod network and routes to the other nodes' pods.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Pods: containers sharing one network, IPC, UTS and PID namespace.
     #[command(subcommand)]
     Pod(pod::PodCommand),
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Link(cmd) => link::run(cmd),
         Command::Network(cmd) => network::run(&ctx, cmd),
         Command::Port(cmd) => port::run(&ctx, cmd),
+        Command::Cluster(cmd) => cluster::run(&ctx, cmd),
         Command::Pod(cmd) => pod::run(&ctx, cmd),
         Command::Run(args) => run::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),

@@ -20,6 +20,9 @@
 //!   unless they are also in
 //! - `routed`: networks whose endpoints take traffic routed to their addresses
 //!   from outside (`--inbound routed`).
+//! - `cluster4` (`bridge . range`, an interval set): a clustered network's
+//!   cluster CIDR and its peers' node addresses (`nsnet cluster`): traffic to
+//!   them is routed unmasqueraded, traffic from them is let in.
 //!
 //! Per endpoint, published ports are elements of four DNAT maps, keyed by what a
 //! packet carries: `ports4`/`ports6` (host address . protocol . port) for ports
@@ -116,6 +119,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	set internal { type ifname; }
 	set isolated { type ifname; }
 	set routed { type ifname; }
+	set cluster4 { type ifname . ipv4_addr; flags interval; }
 	set masq { type ifname; }
 	set gateways4 { type ifname . ipv4_addr; }
 	set gateways6 { type ifname . ipv6_addr; }
@@ -168,6 +172,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 		ct state established,related accept
 		ct status dnat accept
 		oifname @routed accept
+		oifname . ip saddr @cluster4 accept
 		oifname @masq drop
 		accept
 	}
@@ -184,6 +189,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
+		iifname . ip daddr @cluster4 accept
 		iifname @masq oifname != @bridges masquerade
 		ct status dnat oifname . ip saddr @members4 masquerade
 		ct status dnat oifname . ip6 saddr @members6 masquerade
@@ -462,6 +468,14 @@ impl Firewall {
         self.missing(&elems)
     }
 
+    /// The sets that lack one of `elems` (looked up by key).
+    pub fn missing_elements(
+        &mut self,
+        elems: &[(&'static str, Element)],
+    ) -> Result<Vec<&'static str>> {
+        self.missing(elems)
+    }
+
     fn missing(&mut self, elems: &[(&'static str, Element)]) -> Result<Vec<&'static str>> {
         let mut out = Vec::new();
         for (set, elem) in elems {
@@ -473,6 +487,42 @@ impl Firewall {
             }
         }
         Ok(out)
+    }
+}
+
+/// The elements of a clustered network: its bridge with each range (the
+/// cluster CIDR, the nodes' addresses) in `cluster4`.
+pub fn cluster_elements(bridge: &str, ranges: &[ipnet::Ipv4Net]) -> Vec<(&'static str, Element)> {
+    ranges
+        .iter()
+        .map(|r| {
+            let br = nfnl::ifname(bridge);
+            let start = nfnl::concat(&[br.clone(), nfnl::ipv4(r.network())]);
+            let end = nfnl::concat(&[br, nfnl::ipv4(r.broadcast())]);
+            ("cluster4", Element::range(start, end))
+        })
+        .collect()
+}
+
+impl Firewall {
+    /// Replaces a clustered network's `cluster4` elements (`old` → `new`) in
+    /// one transaction.
+    pub fn update_cluster(
+        &mut self,
+        old: &[(&'static str, Element)],
+        new: &[(&'static str, Element)],
+    ) -> Result<()> {
+        let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
+        for (set, e) in old.iter().chain(new) {
+            batch_delete(&mut batch, set, std::slice::from_ref(e));
+        }
+        for (set, e) in new {
+            batch_add(&mut batch, set, std::slice::from_ref(e));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        Ok(self.nft.apply(&batch)?)
     }
 }
 
@@ -505,11 +555,7 @@ fn port_elements(p: &Published) -> Vec<(&'static str, Element)> {
 }
 
 fn key(fields: &[Vec<u8>]) -> Element {
-    Element {
-        key: nfnl::concat(fields),
-        data: None,
-        verdict: None,
-    }
+    Element::new(nfnl::concat(fields))
 }
 
 /// Every element a network owns, by set.

@@ -116,6 +116,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
     pub key: Vec<u8>,
+    /// The last key of a range, in a set with `flags interval` and a
+    /// concatenated key (`NFTA_SET_ELEM_KEY_END`); `None` elsewhere.
+    pub key_end: Option<Vec<u8>>,
     pub data: Option<Vec<u8>>,
     pub verdict: Option<Verdict>,
 }
@@ -125,6 +128,17 @@ impl Element {
     pub fn new(key: Vec<u8>) -> Self {
         Element {
             key,
+            key_end: None,
+            data: None,
+            verdict: None,
+        }
+    }
+
+    /// A range `key`..=`key_end` of an interval set with a concatenated key.
+    pub fn range(key: Vec<u8>, key_end: Vec<u8>) -> Self {
+        Element {
+            key,
+            key_end: Some(key_end),
             data: None,
             verdict: None,
         }
@@ -134,6 +148,7 @@ impl Element {
     pub fn with_data(key: Vec<u8>, data: Vec<u8>) -> Self {
         Element {
             key,
+            key_end: None,
             data: Some(data),
             verdict: None,
         }
@@ -143,6 +158,7 @@ impl Element {
     pub fn with_verdict(key: Vec<u8>, verdict: Verdict) -> Self {
         Element {
             key,
+            key_end: None,
             data: None,
             verdict: Some(verdict),
         }

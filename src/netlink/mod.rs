@@ -12,11 +12,13 @@
 
 mod addr;
 mod link;
+pub mod overlay;
 mod route;
 mod rule;
 
 pub use addr::Address;
 pub use link::{Link, LinkKind, VethSpec};
+pub use overlay::{Fdb, Neighbour, PeerRoute, VxlanSpec};
 pub use route::Route;
 pub use rule::Rule;
 

@@ -2,6 +2,7 @@
 //! validates everything it can before touching the kernel, then builds, and on
 //! any failure undoes what it created ([`rollback::Rollback`]).
 
+pub mod cluster;
 pub mod endpoint;
 mod forwarding;
 pub mod link;

@@ -360,6 +360,19 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
         }
     };
     let configured = configure_bridge(ctx, host, spec, index);
+    if configured.is_ok() {
+        // A clustered network's routes, VXLAN device and elements, made again
+        // with the network (after a reboot, or a deleted bridge).
+        match super::cluster::reapply(ctx, spec) {
+            Ok(a) if !a.is_empty() => tracing::info!(
+                "network {}: cluster objects made again: {}",
+                spec.name,
+                a.added.join(", ")
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("network {}: its cluster: {e}", spec.name),
+        }
+    }
     if configured.is_err() && created {
         // This call made the bridge: take it away again rather than leave a
         // half-configured one (the next connect makes it afresh).
@@ -496,6 +509,9 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
         progress.tick();
     }
     drop(progress);
+    if let Err(e) = super::cluster::leave_if_clustered(ctx, &spec) {
+        errors.push(format!("leaving its cluster: {e}"));
+    }
     match host.link_by_name(&spec.bridge) {
         Ok(Some(link)) if link.kind == LinkKind::Bridge => {
             if let Err(e) = host.delete_link(link.index) {

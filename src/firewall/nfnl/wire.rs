@@ -44,6 +44,7 @@ const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_DATA: u16 = 2;
+const NFTA_SET_ELEM_KEY_END: u16 = 10;
 const NFTA_DATA_VALUE: u16 = 1;
 const NFTA_DATA_VERDICT: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
@@ -78,6 +79,11 @@ fn check_element(e: &Element) -> std::result::Result<(), String> {
         Ok(())
     };
     value("key", &e.key)?;
+    if let Some(end) = &e.key_end {
+        if end.len() != e.key.len() {
+            return Err("a range whose ends differ in length".into());
+        }
+    }
     if let Some(d) = &e.data {
         value("data", d)?;
     }
@@ -327,6 +333,11 @@ impl Writer {
         let key = self.nest(NFTA_SET_ELEM_KEY);
         self.attr(NFTA_DATA_VALUE, &e.key);
         self.end_nest(key);
+        if let Some(end) = &e.key_end {
+            let nest = self.nest(NFTA_SET_ELEM_KEY_END);
+            self.attr(NFTA_DATA_VALUE, end);
+            self.end_nest(nest);
+        }
         if with_data {
             if let Some(data) = &e.data {
                 let nest = self.nest(NFTA_SET_ELEM_DATA);

@@ -85,7 +85,13 @@ pub fn check(ctx: &Context, only: Option<&NetworkName>) -> Result<Vec<Drift>> {
         }
     }
     stray_veths(&mut c, &networks, &endpoints, &links, &selected);
-    check_table(&mut c, &networks, &endpoints, &up, &selected)?;
+    let clusters = ctx.config()?.clusters()?;
+    for spec in networks.iter().filter(|n| selected(&n.name)) {
+        for problem in crate::ops::cluster::problems(ctx, spec)? {
+            c.push(format!("network {} (cluster)", spec.name), problem);
+        }
+    }
+    check_table(&mut c, &networks, &endpoints, &clusters, &up, &selected)?;
     check_store(ctx, &mut c, &state, &endpoints, &selected, only.is_none())?;
     Ok(c.drift)
 }
@@ -375,6 +381,7 @@ fn check_table(
     c: &mut Check,
     networks: &[NetworkSpec],
     endpoints: &[Endpoint],
+    clusters: &[crate::store::cluster::ClusterSpec],
     up: &std::collections::HashSet<String>,
     selected: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
@@ -391,7 +398,7 @@ fn check_table(
             }
         }
     }
-    let expected = Expected::new(networks, endpoints, |n| up.contains(&n.name));
+    let expected = Expected::new(networks, endpoints, clusters, |n| up.contains(&n.name));
     for d in expected.compare(&base, listing.as_ref()) {
         if selected(d.network()) {
             let (object, problem) = d.describe(&base);

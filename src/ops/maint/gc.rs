@@ -566,7 +566,10 @@ impl Gc<'_> {
         let endpoints = self.endpoints()?;
         let up = table::up_networks(&mut self.host, &self.networks, &endpoints)?;
         let base = Base::new();
-        let expected = Expected::new(&self.networks, &endpoints, |n| up.contains(&n.name));
+        let clusters = self.ctx.config()?.clusters()?;
+        let expected = Expected::new(&self.networks, &endpoints, &clusters, |n| {
+            up.contains(&n.name)
+        });
         let drift: Vec<ElementDrift<'_>> = expected
             .compare(&base, Some(&listing))
             .into_iter()

@@ -40,7 +40,8 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
     }
     firewall::redeclare_base()?;
 
-    let expected = Expected::new(&networks, &endpoints, |n| up.contains(&n.name));
+    let clusters = ctx.config()?.clusters()?;
+    let expected = Expected::new(&networks, &endpoints, &clusters, |n| up.contains(&n.name));
     let drift = expected.compare(&base, before.as_ref());
     let mut batch = Batch::new(nfnl::NFPROTO_INET, TABLE);
     for d in &drift {
@@ -65,6 +66,15 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
     for d in &drift {
         let (object, done) = d.repaired(&base);
         lines.push(format!("{object}: {done}"));
+    }
+    for spec in networks.iter().filter(|n| up.contains(&n.name)) {
+        let applied = crate::ops::cluster::reapply(ctx, spec)?;
+        for a in &applied.added {
+            lines.push(format!("network {} (cluster): added {a}", spec.name));
+        }
+        for r in &applied.removed {
+            lines.push(format!("network {} (cluster): removed {r}", spec.name));
+        }
     }
     lines.push(format!(
         "table inet {TABLE}: {} element(s) of {} network(s) and {} endpoint(s) in place",

@@ -206,7 +206,8 @@ impl Base {
                     .or_else(|| d.split_once(" { typeof "))
             });
             if let Some((name, ty)) = typed {
-                let ty = ty.trim_end_matches('}').trim().trim_end_matches(';');
+                // The type, without the declaration's flags (`; flags interval;`).
+                let ty = ty.split(';').next().unwrap_or_default().trim();
                 let (key, data) = ty.split_once(" : ").unwrap_or((ty, ""));
                 if let (Some(key), Some(data)) = (fields(key), fields(data)) {
                     sets.insert(name.to_owned(), Schema { key, data });
@@ -325,6 +326,39 @@ fn encode(fields: &[Field], v: &Value) -> Option<Vec<u8>> {
     bytes.map(|b| b.concat())
 }
 
+/// A key of an interval set: its first and last key. `nft -j` writes a
+/// range part as `{"prefix": {"addr": A, "len": N}}` or `{"range": [A, B]}`.
+fn encode_range(fields: &[Field], v: &Value) -> Option<(Vec<u8>, Vec<u8>)> {
+    let v = v.get("elem").and_then(|e| e.get("val")).unwrap_or(v);
+    let parts: Vec<&Value> = match v.get("concat") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        _ => vec![v],
+    };
+    if parts.len() != fields.len() {
+        return None;
+    }
+    let (mut start, mut end) = (Vec::new(), Vec::new());
+    for (f, p) in fields.iter().zip(parts) {
+        let (a, b) = if let Some(prefix) = p.get("prefix") {
+            let addr: IpAddr = prefix["addr"].as_str()?.parse().ok()?;
+            let net = IpNet::new(addr, u8::try_from(prefix["len"].as_u64()?).ok()?).ok()?;
+            let (lo, hi) = (
+                Value::from(net.network().to_string()),
+                Value::from(net.broadcast().to_string()),
+            );
+            (f.encode(&lo)?, f.encode(&hi)?)
+        } else if let Some(Value::Array(r)) = p.get("range") {
+            (f.encode(r.first()?)?, f.encode(r.get(1)?)?)
+        } else {
+            let b = f.encode(p)?;
+            (b.clone(), b)
+        };
+        start.extend(a);
+        end.extend(b);
+    }
+    Some((start, end))
+}
+
 /// The elements of a set or map object of `nft -j`; those of a type nsnet
 /// never uses are skipped (never nsnet's, so never touched).
 fn parse_elements(set: &Value) -> Vec<Element> {
@@ -338,9 +372,13 @@ fn parse_elements(set: &Value) -> Vec<Element> {
         },
         None => None,
     };
+    let interval = set["flags"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|x| x == "interval"));
     let mut out = Vec::new();
     for e in set["elem"].as_array().into_iter().flatten() {
         let elem = match &data {
+            None if interval => encode_range(&key, e).map(|(k, end)| Element::range(k, end)),
             None => encode(&key, e).map(Element::new),
             Some(data) => match e.as_array().map(Vec::as_slice) {
                 Some([k, d]) => encode(&key, k)
@@ -392,12 +430,16 @@ impl Expected {
     pub(super) fn new(
         networks: &[NetworkSpec],
         endpoints: &[Endpoint],
+        clusters: &[crate::store::cluster::ClusterSpec],
         up: impl Fn(&NetworkSpec) -> bool,
     ) -> Self {
         let mut required = Vec::new();
         let mut allowed = HashSet::new();
         for spec in networks {
-            let elems = firewall::network_element_list(&network::rules(spec));
+            let mut elems = firewall::network_element_list(&network::rules(spec));
+            if let Some(c) = clusters.iter().find(|c| c.network == spec.name) {
+                elems.extend(crate::ops::cluster::firewall_elements(c, spec));
+            }
             if up(spec) {
                 required.extend(elems.into_iter().map(|(set, elem)| Want {
                     set,
