@@ -54,6 +54,15 @@ pub struct NetworkSpec {
     pub isolate: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// Whether nsnet adds rules to other firewalls that would drop this
+    /// network's forwarded traffic (`crate::firewall::foreign`); networks
+    /// defined before the option existed have it on.
+    #[serde(default = "yes")]
+    pub foreign_rules: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An interface of a namespace attached to a network.

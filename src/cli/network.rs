@@ -39,6 +39,11 @@ pub enum NetworkCommand {
         isolate: bool,
         #[arg(long)]
         mtu: Option<u32>,
+        /// Add no rules to other firewalls (iptables FORWARD or Docker's
+        /// DOCKER-USER, nftables forward chains, firewalld zones) that would
+        /// drop this network's forwarded traffic: you manage the forward path.
+        #[arg(long)]
+        no_foreign_rules: bool,
     },
     /// List networks.
     Ls {
@@ -95,6 +100,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             no_masquerade,
             isolate,
             mtu,
+            no_foreign_rules,
         } => {
             let req = CreateRequest {
                 name: Some(name.clone()),
@@ -106,6 +112,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 no_masquerade: *no_masquerade,
                 isolate: *isolate,
                 mtu: *mtu,
+                no_foreign_rules: *no_foreign_rules,
             };
             let spec =
                 network::create(ctx, &req).with_context(|| format!("network create {name}"))?;
@@ -135,6 +142,12 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             out["leases"] = leases
                 .iter()
                 .map(|(ip, ep)| json!({"address": ip, "endpoint": ep}))
+                .collect();
+            // What nsnet added to other firewalls for it, as it would be typed.
+            out["foreign_rules"] = network::foreign_rules(ctx, name)
+                .with_context(|| format!("network inspect {name}"))?
+                .iter()
+                .map(|r| json!(r.to_string()))
                 .collect();
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -200,6 +213,7 @@ fn describe(spec: &NetworkSpec, endpoints: &[Endpoint]) -> Value {
             "masquerade": spec.masquerade,
             "isolate": spec.isolate,
             "mtu": spec.mtu,
+            "foreign_rules": spec.foreign_rules,
         },
         "endpoints": endpoints.iter().map(|e| json!({
             "id": e.id,

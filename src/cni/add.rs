@@ -175,6 +175,7 @@ fn ensure_network(
         no_masquerade: !conf.ip_masq,
         isolate: conf.isolate,
         mtu: conf.mtu,
+        no_foreign_rules: !conf.foreign_firewall,
     };
     match network::create(ctx, &req) {
         Ok(spec) => {
@@ -248,6 +249,13 @@ fn verify(
             "portIsolation",
             flag(spec.isolate),
             flag(conf.isolate),
+        ));
+    }
+    if spec.foreign_rules != conf.foreign_firewall {
+        return Err(mismatch(
+            "foreignFirewall",
+            flag(spec.foreign_rules),
+            flag(conf.foreign_firewall),
         ));
     }
     if let Some(mtu) = conf.mtu {

@@ -123,6 +123,9 @@ pub struct NetConf {
     pub hairpin: bool,
     pub isolate: bool,
     pub mtu: Option<u32>,
+    /// `foreignFirewall` (absent: true): nsnet adds rules to other firewalls
+    /// that would drop the network's forwarded traffic.
+    pub foreign_firewall: bool,
     pub ipam: Ipam,
     pub dns: Option<Dns>,
     pub runtime: RuntimeConfig,
@@ -230,6 +233,7 @@ impl NetConf {
             hairpin: get(&obj, "hairpinMode")?.unwrap_or(false),
             isolate: get(&obj, "portIsolation")?.unwrap_or(false),
             mtu,
+            foreign_firewall: get(&obj, "foreignFirewall")?.unwrap_or(true),
             ipam,
             dns: get::<Dns>(&obj, "dns")?.filter(|d| !d.is_empty()),
             runtime,

@@ -60,6 +60,7 @@
 //! to the host's own firewall, untouched.
 
 pub mod conntrack;
+pub mod foreign;
 pub mod nfnl;
 
 use crate::ports::Published;
@@ -240,6 +241,8 @@ pub enum Error {
     Nfnl(#[from] nfnl::Error),
     #[error("installing the base ruleset with nft: {0}")]
     Nft(String),
+    #[error(transparent)]
+    Foreign(#[from] foreign::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -39,6 +39,7 @@
 //! or lead into its subnets.
 
 mod check;
+mod foreign;
 mod gc;
 mod reload;
 mod table;

@@ -8,6 +8,8 @@
 //! namespace its interface (a veth, up, its MAC), addresses and default
 //! routes. The table `inet nsnet`: present, shaped as the base ruleset, holding
 //! every element of those networks and endpoints and none that nothing owns.
+//! nsnet's rules in other firewalls that would drop its traffic: each one in
+//! place for the networks that are up, none left for others.
 //! And the store: journals of interrupted operations, dead pods and runs,
 //! leases without endpoints, stray `nsv…` veths.
 
@@ -86,6 +88,9 @@ pub fn check(ctx: &Context, only: Option<&NetworkName>) -> Result<Vec<Drift>> {
     }
     stray_veths(&mut c, &networks, &endpoints, &links, &selected);
     check_table(&mut c, &networks, &endpoints, &up, &selected)?;
+    for (object, problem) in super::foreign::drift(ctx, &networks, &up, &selected)? {
+        c.push(object, problem);
+    }
     check_store(ctx, &mut c, &state, &endpoints, &selected, only.is_none())?;
     Ok(c.drift)
 }

