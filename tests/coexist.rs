@@ -274,3 +274,285 @@ fn foreign_nft_forward_chain_with_policy_drop_lets_nsnet_networks_through() {
     remove_all(&sb);
     assert_eq!(listing(), before, "the user's table as before nsnet");
 }
+
+/// `GET /` over HTTP from namespace `ns` (`host`: the sandbox); the body's
+/// last line, or None.
+fn http_get(sb: &Sandbox, ns: &str, addr: &str, port: u16) -> Option<String> {
+    let prefix = if ns == "host" {
+        String::new()
+    } else {
+        format!("ip netns exec {ns} ")
+    };
+    let out = sb.sh(&format!(
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | \
+         {prefix}timeout 5 socat -T3 - TCP:{addr}:{port},connect-timeout=3"
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    (out.status.success() && text.contains(" 200 OK"))
+        .then(|| text.lines().last().unwrap_or_default().trim().to_owned())
+}
+
+/// Waits (up to `secs`) until `cond` holds.
+fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Mounts the host's cgroup hierarchies inside the sandbox (its fresh /sys
+/// has none), as runc needs them: cgroup v2 alone, or v1 with each
+/// controller where /proc/self/cgroup names it.
+fn mount_cgroups(sb: &Sandbox) {
+    let v2 = std::process::Command::new("stat")
+        .args(["-fc", "%T", "/sys/fs/cgroup"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "cgroup2fs")
+        .unwrap_or(false);
+    if v2 {
+        sb.sh_ok("mount -t cgroup2 cgroup2 /sys/fs/cgroup");
+        return;
+    }
+    let mut script = String::from("set -e; mount -t tmpfs -o mode=0755 cgroup /sys/fs/cgroup\n");
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("reading /proc/self/cgroup");
+    for line in own.lines() {
+        let Some(controllers) = line.split(':').nth(1) else {
+            continue;
+        };
+        if controllers.is_empty() {
+            script.push_str(
+                "mkdir -p /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified\n",
+            );
+            continue;
+        }
+        let dir = controllers.trim_start_matches("name=");
+        let opts = if controllers.starts_with("name=") {
+            format!("none,{controllers}")
+        } else {
+            controllers.to_owned()
+        };
+        script.push_str(&format!(
+            "mkdir -p /sys/fs/cgroup/{dir}; mount -t cgroup -o {opts} cgroup /sys/fs/cgroup/{dir}\n"
+        ));
+    }
+    sb.sh_ok(&script);
+}
+
+/// Debian's Docker daemon inside the sandbox: its data root on a tmpfs, exec
+/// root, pid file and socket under the sandbox's /run, vfs storage, its own
+/// containerd, iptables on. Its containers' cgroups (the host's
+/// hierarchies: the sandbox cannot have its own) go under a parent named for
+/// this test, removed when it drops.
+struct Docker<'a> {
+    sb: &'a Sandbox,
+    parent: String,
+    daemon: Option<Background>,
+}
+
+const DOCKER: &str = "/usr/bin/docker -H unix:///run/docker.sock";
+
+impl<'a> Docker<'a> {
+    fn start(sb: &'a Sandbox) -> Self {
+        for bin in [
+            "/usr/sbin/dockerd",
+            "/usr/bin/docker",
+            "/usr/bin/containerd",
+            "/bin/busybox",
+        ] {
+            assert!(
+                std::path::Path::new(bin).exists(),
+                "{bin} is missing: apt-get install docker.io busybox-static (.ci/run does)"
+            );
+        }
+        mount_cgroups(sb);
+        // dockerd writes its key to /etc/docker: keep the host's untouched.
+        sb.sh_ok(
+            "mount -t tmpfs -o mode=0755 etc-docker /etc/docker && \
+             mkdir -p /run/docker-data && mount -t tmpfs docker-data /run/docker-data",
+        );
+        let mut d = Docker {
+            sb,
+            parent: format!("nsnet-test-{}", std::process::id()),
+            daemon: None,
+        };
+        d.run_daemon();
+        d
+    }
+
+    fn run_daemon(&mut self) {
+        self.daemon = Some(self.sb.spawn(&format!(
+            "exec /usr/sbin/dockerd --data-root /run/docker-data --exec-root /run/docker-exec \
+             --pidfile /run/docker.pid -H unix:///run/docker.sock --storage-driver vfs \
+             --iptables=true --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent /{} \
+             >>/run/dockerd.log 2>&1",
+            self.parent
+        )));
+        wait_until("dockerd to answer", 60, || {
+            self.sb
+                .sh(&format!("{DOCKER} info >/dev/null 2>&1"))
+                .status
+                .success()
+        });
+    }
+
+    /// Stops the daemon as systemd would (SIGTERM; it stops its containers).
+    fn stop(&mut self) {
+        if self.daemon.is_none() {
+            return;
+        }
+        self.sb.sh(
+            "pid=$(cat /run/docker.pid) && kill -TERM $pid && \
+             for i in $(seq 1 150); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.2; done; exit 1",
+        );
+        self.daemon = None;
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        self.run_daemon();
+    }
+
+    fn cli(&self, args: &str) -> String {
+        self.sb.sh_ok(&format!("{DOCKER} {args}")).trim().to_owned()
+    }
+
+    /// An image made offline: busybox-static and its applet links, and a
+    /// page for its httpd.
+    fn import_busybox(&self) {
+        self.sb.sh_ok(&format!(
+            "set -e; r=/run/rootfs; mkdir -p $r/bin $r/www $r/etc
+             cp /bin/busybox $r/bin/busybox
+             for a in $(/bin/busybox --list); do [ -e $r/bin/$a ] || ln -s busybox $r/bin/$a; done
+             echo c1 > $r/www/index.html
+             tar -C $r -c . | {DOCKER} import - nsnet-test/busybox >/dev/null"
+        ));
+    }
+
+    fn pid_of(&self, container: &str) -> u32 {
+        let mut pid = 0;
+        wait_until(&format!("container {container} to run"), 30, || {
+            pid = self
+                .sb
+                .sh(&format!(
+                    "{DOCKER} inspect -f '{{{{.State.Pid}}}}' {container}"
+                ))
+                .stdout
+                .iter()
+                .map(|b| *b as char)
+                .collect::<String>()
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            pid != 0
+        });
+        pid
+    }
+}
+
+impl Drop for Docker<'_> {
+    fn drop(&mut self) {
+        if self.daemon.is_some() {
+            self.sb.sh(&format!(
+                "{DOCKER} rm -f $({DOCKER} ps -aq) >/dev/null 2>&1"
+            ));
+        }
+        self.stop();
+        // Empty now; rmdir removes nothing else.
+        self.sb.sh(&format!(
+            "find /sys/fs/cgroup -depth -type d -path '*/{}*' -exec rmdir {{}} \\; 2>/dev/null",
+            self.parent
+        ));
+    }
+}
+
+/// The walk-through's Docker part with nsnet beside a real Docker daemon.
+fn assert_docker_walkthrough(sb: &Sandbox, docker: &Docker<'_>, label: &str) {
+    let pid = docker.pid_of("c1");
+    sb.ok(&["netns", "pin", &pid.to_string(), "ctr"]);
+    sb.ok(&[
+        "network",
+        "connect",
+        "side",
+        &format!("pid:{pid}"),
+        "--ifname",
+        "eth1",
+        "--ip",
+        "10.88.5.10",
+    ]);
+    assert_eq!(
+        http_get(sb, "s1", "10.88.5.10", 80).as_deref(),
+        Some("c1"),
+        "{label}: the container's second interface, from another namespace over the bridge"
+    );
+    assert_eq!(
+        docker.cli(&format!("exec c1 nc -w 3 {OUT} 9000")),
+        HOST,
+        "{label}: Docker's container reaches the outside"
+    );
+    assert_eq!(
+        http_get(sb, "outside", HOST, 8081).as_deref(),
+        Some("c1"),
+        "{label}: Docker's published port answers from outside"
+    );
+    assert_eq!(
+        http_get(sb, "host", "127.0.0.1", 8081).as_deref(),
+        Some("c1"),
+        "{label}: Docker's published port answers at 127.0.0.1"
+    );
+    assert_open(sb, label);
+    assert_closed(sb, label);
+    assert_opted_out_is_dropped(sb, label);
+}
+
+#[test]
+fn beside_a_real_docker_daemon_nsnet_and_docker_networks_work_and_survive_its_restart() {
+    let sb = Sandbox::with_outside();
+    let mut docker = Docker::start(&sb);
+    docker.import_busybox();
+    docker.cli(
+        "run -d --name c1 --restart always -p 8081:80 nsnet-test/busybox httpd -f -p 80 -h /www",
+    );
+    docker.pid_of("c1");
+    let before = saved(&sb, "iptables-nft");
+    assert!(before.contains(":FORWARD DROP"), "{before}");
+
+    let nets = bring_up(&sb);
+    sb.ok(&["network", "create", "side", "--subnet", "10.88.5.0/24"]);
+    sb.netns(&["s1"]);
+    sb.ok(&["network", "connect", "side", "s1", "--ip", "10.88.5.11"]);
+    let ours = nsnet_rules(&sb, "iptables-nft", "DOCKER-USER");
+    assert_eq!(ours.len(), 3 + 1 + 3 + 3, "{ours:?}");
+    assert!(
+        nsnet_rules(&sb, "iptables-nft", "FORWARD").is_empty(),
+        "nothing in Docker's own FORWARD"
+    );
+    assert_docker_walkthrough(&sb, &docker, "docker");
+
+    // Docker restarts (stops its containers, starts them again): DOCKER-USER
+    // keeps nsnet's rules, so nothing breaks, not even until the next nsnet
+    // command.
+    docker.restart();
+    assert_eq!(nsnet_rules(&sb, "iptables-nft", "DOCKER-USER"), ours);
+    // The stopped container's namespace (pinned) lost its eth0 to Docker:
+    // let it go, and attach the restarted container again.
+    sb.ok(&["network", "disconnect", "side", "ctr"]);
+    sb.ok(&["netns", "del", "ctr"]);
+    let (clean, lines) = check(&sb);
+    assert!(clean, "{lines}");
+    assert_docker_walkthrough(&sb, &docker, "docker, restarted");
+
+    drop(nets);
+    sb.ok(&["network", "disconnect", "side", "ctr"]);
+    sb.ok(&["netns", "del", "ctr"]);
+    remove_all(&sb);
+    sb.ok(&["network", "rm", "--force", "side"]);
+    assert_eq!(
+        saved(&sb, "iptables-nft"),
+        before,
+        "Docker's ruleset as before nsnet"
+    );
+}
