@@ -223,7 +223,42 @@ fn forward_drop(tool: &str) {
     assert!(clean, "{lines}");
     assert_open(&sb, &format!("{tool}, after firewall reload"));
 
+    // gc puts them back too.
+    sb.sh_ok(&format!("{tool} -w -F FORWARD"));
+    let gc = sb.ok(&["gc"]);
+    assert!(
+        gc.contains("restored iptables") && gc.contains("of network web"),
+        "{gc}"
+    );
+    let (clean, lines) = check(&sb);
+    assert!(clean, "{lines}");
+    assert_eq!(
+        sb.tcp_ask("a", OUT, 9000).as_deref(),
+        Some(HOST),
+        "after gc"
+    );
+
+    // A network that is no longer up (its namespaces and bridge deleted by
+    // hand): gc releases its endpoints and deletes its rules.
     drop(nets);
+    sb.sh_ok(
+        "kill $(ip netns pids e) $(ip netns pids f) 2>/dev/null; \
+         ip link del nsbr-iso && ip netns del e && ip netns del f",
+    );
+    wait_until("the deleted namespaces' veths to go", 10, || {
+        sb.sh_ok("ip -o link show type veth | grep -c nsv || true")
+            .trim()
+            == "5"
+    });
+    let gc = sb.ok(&["gc"]);
+    assert_eq!(gc.matches("removed rule").count(), 3, "{gc}");
+    assert!(
+        gc.contains("network iso is not up (its bridge nsbr-iso is gone)"),
+        "{gc}"
+    );
+    assert!(!nsnet_rules(&sb, tool, "FORWARD")
+        .iter()
+        .any(|r| r.contains("nsbr-iso")));
     remove_all(&sb);
     assert_eq!(saved(&sb, tool), before, "{tool}: ruleset as before nsnet");
 }
@@ -265,6 +300,13 @@ fn foreign_nft_forward_chain_with_policy_drop_lets_nsnet_networks_through() {
     assert_open(&sb, "nft");
     assert_closed(&sb, "nft");
     assert_opted_out_is_dropped(&sb, "nft");
+    // With the option off, doctor still names what drops.
+    let doctor = sb.nsnet(&["doctor", "g", &format!("{OUT}:9000")]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        text.contains("table inet filter chain forward (hook forward) drops it"),
+        "{text}"
+    );
     let inspect = sb.ok(&["network", "inspect", "web"]);
     assert!(
         inspect.contains("nft inet filter forward: iifname \\\"nsbr-web\\\" accept"),

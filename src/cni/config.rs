@@ -588,6 +588,19 @@ mod tests {
     }
 
     #[test]
+    fn foreign_firewall_is_on_unless_the_config_turns_it_off() {
+        let base = r#""cniVersion":"1.0.0","name":"k","type":"nsnet""#;
+        assert!(parse(&format!("{{{base}}}")).unwrap().foreign_firewall);
+        let off = parse(&format!(r#"{{{base},"foreignFirewall":false}}"#)).unwrap();
+        assert!(!off.foreign_firewall);
+        let bad = parse(&format!(r#"{{{base},"foreignFirewall":"no"}}"#));
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().contains("foreignFirewall")),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
     fn go_field_names_and_duplicates_in_port_mappings() {
         let c = parse(
             r#"{"cniVersion":"1.0.0","name":"k","type":"nsnet","runtimeConfig":{"portMappings":[
