@@ -722,3 +722,47 @@ fn beside_firewalld_nsnet_bridges_join_the_trusted_zone_and_come_back_after_its_
     remove_all(&sb);
     assert_eq!(firewalld_state(&sb), before, "firewalld as before nsnet");
 }
+
+/// A failure half way (a chain nsnet may not change: a table owned by
+/// another process) takes back what the connect added before it, names the
+/// network and the rule, and leaves the ruleset as it was.
+#[test]
+fn a_rule_that_cannot_be_added_rolls_back_the_others_and_names_the_network() {
+    let sb = Sandbox::with_outside();
+    sb.sh_ok("iptables-nft -w -P FORWARD DROP");
+    // `flags owner`: only the socket that made the table may change it; nft -i
+    // keeps its socket open while it reads.
+    let _owner = sb.spawn(
+        "(echo 'add table inet owned { flags owner; }'; \
+          echo 'add chain inet owned forward { type filter hook forward priority 0; policy drop; }'; \
+          sleep 600) | nft -i >/dev/null",
+    );
+    wait_until("the owned table", 10, || {
+        sb.sh("nft list chain inet owned forward").status.success()
+    });
+    let before = saved(&sb, "iptables-nft");
+    sb.netns(&["a"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.88.1.0/24"]);
+    let out = sb.nsnet(&["network", "connect", "web", "a"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "connect succeeded");
+    assert!(
+        stderr.contains("network web: adding nft inet owned forward: iifname \"nsbr-web\" oifname \"nsbr-web\" accept")
+            && stderr.contains("--no-foreign-rules"),
+        "{stderr}"
+    );
+    assert_eq!(
+        saved(&sb, "iptables-nft"),
+        before,
+        "iptables rules taken back"
+    );
+    assert!(
+        !sb.links("host").contains(&"nsbr-web".to_owned()),
+        "bridge taken back"
+    );
+    assert!(
+        sb.sh("ls /run/nsnet/foreign/web.json").status.code() != Some(0),
+        "no record left"
+    );
+    sb.ok(&["network", "rm", "web"]);
+}

@@ -392,8 +392,14 @@ fn configure_bridge(
         // Only here, when the network comes up: a connect to a network that
         // is up spawns nothing.
         let droppers = foreign::probe().map_err(firewall::Error::from)?;
-        let added = foreign::ensure(&ctx.state_dir, &foreign_net(spec), &droppers)
-            .map_err(firewall::Error::from)?;
+        let added =
+            foreign::ensure(&ctx.state_dir, &foreign_net(spec), &droppers).map_err(|mut e| {
+                e.why.push_str(
+                    " (a network created with --no-foreign-rules, CNI \"foreignFirewall\": false, \
+                     leaves other firewalls alone)",
+                );
+                firewall::Error::from(e)
+            })?;
         for rule in added {
             tracing::info!("network {}: added {rule}", spec.name);
         }

@@ -176,7 +176,9 @@ impl Xtables {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+            // The first line says what; a usage hint may follow.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            Err(stderr.trim().lines().next().unwrap_or_default().to_owned())
         }
     }
 }
@@ -306,7 +308,10 @@ fn nft(args: &[&str], stdin: Option<&str>) -> std::result::Result<String, String
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        // Its first line says what failed; the next ones repeat the command
+        // with carets under the culprit.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(stderr.trim().lines().next().unwrap_or_default().to_owned())
     }
 }
 
