@@ -16,6 +16,10 @@
 //! - for networks without masquerade: into the bridge (`-o BR`), since their
 //!   endpoints' own addresses are reached from outside.
 //!
+//! The same for IPv6 whatever the network's subnets: with `br_netfilter`,
+//! frames between endpoints (neighbour discovery, link-local traffic) pass
+//! `ip6tables` too.
+//!
 //! Where: iptables (nft and legacy backend, IPv4 and IPv6, each on its own)
 //! into `DOCKER-USER` when it exists (Docker keeps that chain, and what is in
 //! it, across its restarts, and jumps to it first), else at the top of
