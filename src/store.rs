@@ -94,6 +94,15 @@ pub struct NetworkSpec {
     /// Absent in definitions made before the option existed: published.
     #[serde(default)]
     pub inbound: Inbound,
+    /// Whether nsnet adds rules to other firewalls that would drop this
+    /// network's forwarded traffic (`crate::firewall::foreign`); networks
+    /// defined before the option existed have it on.
+    #[serde(default = "yes")]
+    pub foreign_rules: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An interface of a namespace attached to a network.

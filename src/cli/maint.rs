@@ -38,7 +38,13 @@ pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
             if *json {
                 print_lines([serde_json::to_string_pretty(&report)?]);
             } else {
-                print_lines(report.removed.iter().map(|r| r.to_string()));
+                print_lines(
+                    report
+                        .removed
+                        .iter()
+                        .map(|r| r.to_string())
+                        .chain(report.restored.iter().map(|r| format!("restored {r}"))),
+                );
                 for k in &report.kept {
                     eprintln!("nsnet: gc: kept {k}");
                 }

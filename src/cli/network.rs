@@ -47,6 +47,11 @@ pub enum NetworkCommand {
         /// ports (published), or also traffic routed to their addresses (routed).
         #[arg(long, default_value = "published", value_parser = ["published", "routed"])]
         inbound: String,
+        /// Add no rules to other firewalls (iptables FORWARD or Docker's
+        /// DOCKER-USER, nftables forward chains, firewalld zones) that would
+        /// drop this network's forwarded traffic: you manage the forward path.
+        #[arg(long)]
+        no_foreign_rules: bool,
     },
     /// List networks.
     Ls {
@@ -105,6 +110,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             mtu,
             allow_link_local,
             inbound,
+            no_foreign_rules,
         } => {
             let req = CreateRequest {
                 name: Some(name.clone()),
@@ -118,6 +124,7 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 mtu: *mtu,
                 allow_link_local: *allow_link_local,
                 inbound: inbound.parse().map_err(anyhow::Error::msg)?,
+                no_foreign_rules: *no_foreign_rules,
             };
             let spec =
                 network::create(ctx, &req).with_context(|| format!("network create {name}"))?;
@@ -147,6 +154,12 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             out["leases"] = leases
                 .iter()
                 .map(|(ip, ep)| json!({"address": ip, "endpoint": ep}))
+                .collect();
+            // What nsnet added to other firewalls for it, as it would be typed.
+            out["foreign_rules"] = network::foreign_rules(ctx, name)
+                .with_context(|| format!("network inspect {name}"))?
+                .iter()
+                .map(|r| json!(r.to_string()))
                 .collect();
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -213,6 +226,7 @@ fn describe(spec: &NetworkSpec, endpoints: &[Endpoint]) -> Value {
             "isolate": spec.isolate,
             "mtu": spec.mtu,
             "inbound": spec.inbound.to_string(),
+            "foreign_rules": spec.foreign_rules,
         },
         "endpoints": endpoints.iter().map(|e| json!({
             "id": e.id,

@@ -183,6 +183,7 @@ fn ensure_network(
         mtu: conf.mtu,
         allow_link_local: conf.allow_link_local,
         inbound: conf.inbound,
+        no_foreign_rules: !conf.foreign_firewall,
     };
     match network::create(ctx, &req) {
         Ok(spec) => {
@@ -263,6 +264,13 @@ fn verify(
             "portIsolation",
             flag(spec.isolate),
             flag(conf.isolate),
+        ));
+    }
+    if spec.foreign_rules != conf.foreign_firewall {
+        return Err(mismatch(
+            "foreignFirewall",
+            flag(spec.foreign_rules),
+            flag(conf.foreign_firewall),
         ));
     }
     if let Some(mtu) = conf.mtu {

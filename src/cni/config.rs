@@ -129,6 +129,9 @@ pub struct NetConf {
     /// `inbound` (absent: routed, as the reference bridge plugin forwards
     /// traffic routed to a container): what reaches the endpoints from outside.
     pub inbound: crate::store::Inbound,
+    /// `foreignFirewall` (absent: true): nsnet adds rules to other firewalls
+    /// that would drop the network's forwarded traffic.
+    pub foreign_firewall: bool,
     pub ipam: Ipam,
     pub dns: Option<Dns>,
     pub runtime: RuntimeConfig,
@@ -241,6 +244,7 @@ impl NetConf {
                 .map(|s| s.parse().map_err(|e| ConfigError::field("inbound", e)))
                 .transpose()?
                 .unwrap_or(crate::store::Inbound::Routed),
+            foreign_firewall: get(&obj, "foreignFirewall")?.unwrap_or(true),
             ipam,
             dns: get::<Dns>(&obj, "dns")?.filter(|d| !d.is_empty()),
             runtime,
@@ -592,6 +596,19 @@ mod tests {
         assert_eq!(c.runtime.ports[0].host_start, Some(8080));
         assert!(c.wants_default_route(c.ipam.routes.as_deref(), true));
         assert!(!c.wants_default_route(c.ipam.routes.as_deref(), false));
+    }
+
+    #[test]
+    fn foreign_firewall_is_on_unless_the_config_turns_it_off() {
+        let base = r#""cniVersion":"1.0.0","name":"k","type":"nsnet""#;
+        assert!(parse(&format!("{{{base}}}")).unwrap().foreign_firewall);
+        let off = parse(&format!(r#"{{{base},"foreignFirewall":false}}"#)).unwrap();
+        assert!(!off.foreign_firewall);
+        let bad = parse(&format!(r#"{{{base},"foreignFirewall":"no"}}"#));
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().contains("foreignFirewall")),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! nsnet's firewall: two nftables tables of its own, `inet nsnet` (routing,
 //! NAT, networks) and `bridge nsnet` (what each endpoint's bridge port may
-//! send), and nothing else.
+//! send), and nothing else but the marked accepts of [`foreign`].
 //!
 //! The tables' chains, sets and maps (the base ruleset, [`BASE_RULESET`]) are
 //! declared once, atomically, by feeding `nft -f -`. The rules never change
@@ -63,9 +63,11 @@
 //!   published ports.
 //!
 //! Policy of every chain is accept: packets that touch no nsnet bridge are left
-//! to the host's own firewall, untouched.
+//! to the host's own firewall, untouched. Where that firewall drops nsnet's
+//! forwarded traffic, [`foreign`] adds marked accepts for each network to it.
 
 pub mod conntrack;
+pub mod foreign;
 pub mod nfnl;
 
 use crate::ports::Published;
@@ -251,6 +253,8 @@ pub enum Error {
     Nfnl(#[from] nfnl::Error),
     #[error("installing the base ruleset with nft: {0}")]
     Nft(String),
+    #[error(transparent)]
+    Foreign(#[from] foreign::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -40,6 +40,7 @@
 
 mod alive;
 mod check;
+mod foreign;
 mod gc;
 mod reload;
 mod table;

@@ -3,6 +3,7 @@
 
 use super::lock::Lock;
 use super::{nl_err, Context, Error, Result};
+use crate::firewall::foreign::{self, ForeignNet};
 use crate::firewall::{self, Firewall, NetworkRules};
 use crate::ipam::{self, Pool};
 use crate::names::{IfName, NetworkName, IFNAME_MAX};
@@ -33,6 +34,8 @@ pub struct CreateRequest {
     pub allow_link_local: bool,
     /// What reaches the endpoints from outside.
     pub inbound: crate::store::Inbound,
+    /// Add no rules to other firewalls (see [`crate::firewall::foreign`]).
+    pub no_foreign_rules: bool,
 }
 
 /// Turns subnets, gateways and range into pools, or says what is wrong.
@@ -249,6 +252,7 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<NetworkSpec> {
             isolate: req.isolate,
             mtu: req.mtu,
             inbound: req.inbound,
+            foreign_rules: !req.no_foreign_rules,
         })
     });
     outcome?
@@ -304,6 +308,21 @@ pub fn get(ctx: &Context, name: &NetworkName) -> Result<NetworkSpec> {
     ctx.config()?
         .network(name.as_str())?
         .ok_or_else(|| Error::UnknownNetwork(name.to_string()))
+}
+
+/// What [`foreign`] needs to know of a network.
+pub(crate) fn foreign_net(spec: &NetworkSpec) -> ForeignNet<'_> {
+    ForeignNet {
+        name: &spec.name,
+        bridge: &spec.bridge,
+        internal: spec.internal,
+        masquerade: spec.masquerade,
+    }
+}
+
+/// What nsnet added to other firewalls for a network (`network inspect`).
+pub fn foreign_rules(ctx: &Context, name: &NetworkName) -> Result<Vec<foreign::Added>> {
+    Ok(foreign::recorded_for(&ctx.state_dir, name.as_str()).map_err(firewall::Error::from)?)
 }
 
 pub(crate) fn rules(spec: &NetworkSpec) -> NetworkRules<'_> {
@@ -375,9 +394,13 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
     }
     if configured.is_err() && created {
         // This call made the bridge: take it away again rather than leave a
-        // half-configured one (the next connect makes it afresh).
+        // half-configured one (the next connect makes it afresh), and the
+        // rules it added to other firewalls.
         if let Err(e) = host.delete_link(index) {
             tracing::warn!("removing bridge {} after a failure: {e}", spec.bridge);
+        }
+        for e in foreign::remove(&ctx.state_dir, &spec.name).1 {
+            tracing::warn!("after a failure: {e}");
         }
     }
     configured.map(|()| index)
@@ -430,6 +453,22 @@ fn configure_bridge(
         None => Firewall::open()?,
     };
     fw.add_network(&rules(spec))?;
+    if spec.foreign_rules {
+        // Only here, when the network comes up: a connect to a network that
+        // is up spawns nothing.
+        let droppers = foreign::probe().map_err(firewall::Error::from)?;
+        let added =
+            foreign::ensure(&ctx.state_dir, &foreign_net(spec), &droppers).map_err(|mut e| {
+                e.why.push_str(
+                    " (a network created with --no-foreign-rules, CNI \"foreignFirewall\": false, \
+                     leaves other firewalls alone)",
+                );
+                firewall::Error::from(e)
+            })?;
+        for rule in added {
+            tracing::info!("network {}: added {rule}", spec.name);
+        }
+    }
     // Up last: an up bridge is what lets other connects skip this function (and
     // nsnet's lock), so it must mean the firewall is declared too. Otherwise two
     // concurrent first connects could both declare the base ruleset.
@@ -530,6 +569,7 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
         Ok(None) => {}
         Err(e) => errors.push(e.to_string()),
     }
+    errors.extend(foreign::remove(&ctx.state_dir, name.as_str()).1);
     if let Err(e) = state.forget_network(name.as_str()) {
         errors.push(e.to_string());
     }

@@ -8,7 +8,10 @@
 //! namespace its interface (a veth, up, its MAC), addresses, default routes
 //! and source routing rules. The table `inet nsnet`: present, shaped as the
 //! base ruleset, holding every element of those networks and endpoints and
-//! none that nothing owns.
+//! none that nothing owns (and the `bridge nsnet` port guards; a clustered
+//! network's routes, VXLAN device and entries).
+//! nsnet's rules in other firewalls that would drop its traffic: each one in
+//! place for the networks that are up, none left for others.
 //! And the store: journals of interrupted operations, dead pods and runs,
 //! leases without endpoints, stray `nsv…` veths.
 
@@ -92,6 +95,9 @@ pub fn check(ctx: &Context, only: Option<&NetworkName>) -> Result<Vec<Drift>> {
         }
     }
     check_table(&mut c, &networks, &endpoints, &clusters, &up, &selected)?;
+    for (object, problem) in super::foreign::drift(ctx, &networks, &up, &selected)? {
+        c.push(object, problem);
+    }
     check_store(ctx, &mut c, &state, &endpoints, &selected, only.is_none())?;
     Ok(c.drift)
 }

@@ -14,7 +14,9 @@
 //!    gateway, sysctls or firewall elements missing) when no endpoint and no
 //!    interface uses them: the next connect makes them again, whole;
 //! 7. leases and ports whose endpoint has no record;
-//! 8. firewall elements of this store's networks that nothing owns.
+//! 8. firewall elements of this store's networks that nothing owns;
+//! 9. rules in other firewalls (`firewall::foreign`): those of networks that
+//!    are gone or down are deleted, those up networks lack are put back.
 //!
 //! Every step goes on past errors; they are all returned at the end.
 
@@ -52,6 +54,9 @@ pub struct GcReport {
     pub removed: Vec<Removed>,
     /// Garbage kept on purpose (a dead pod whose members still run).
     pub kept: Vec<String>,
+    /// What was missing and is back: nsnet's rules in other firewalls that a
+    /// reload of Docker, firewalld or the user's firewall dropped.
+    pub restored: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -89,6 +94,7 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
     gc.half_made_networks()?;
     gc.orphans()?;
     gc.stale_elements()?;
+    gc.foreign_rules()?;
     Ok(gc.report)
 }
 
@@ -555,6 +561,28 @@ impl Gc<'_> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Step 9: nsnet's rules in other firewalls.
+    fn foreign_rules(&mut self) -> Result<()> {
+        let endpoints = self.endpoints()?;
+        let up = table::up_networks(&mut self.host, &self.networks, &endpoints)?;
+        let outcome = super::foreign::reconcile(self.ctx, &self.networks, &up)?;
+        for (network, rule, why) in outcome.removed {
+            self.report.removed.push(Removed {
+                kind: "rule",
+                object: format!("{rule} of network {network}"),
+                reason: why,
+            });
+        }
+        self.report.restored.extend(
+            outcome
+                .added
+                .into_iter()
+                .map(|(network, rule)| format!("{rule} of network {network}")),
+        );
+        self.report.errors.extend(outcome.errors);
         Ok(())
     }
 

@@ -76,6 +76,21 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
             lines.push(format!("network {} (cluster): removed {r}", spec.name));
         }
     }
+    // The other firewalls' share: after the table, so an error there leaves
+    // nsnet's own rules whole.
+    let foreign = super::foreign::reconcile(ctx, &networks, &up)?;
+    for (network, rule) in &foreign.added {
+        lines.push(format!("network {network}: added {rule}"));
+    }
+    for (network, rule, why) in &foreign.removed {
+        lines.push(format!("network {network}: deleted {rule} ({why})"));
+    }
+    if !foreign.errors.is_empty() {
+        return Err(Error::Teardown {
+            what: "firewall reload: rules in other firewalls".into(),
+            errors: foreign.errors,
+        });
+    }
     lines.push(format!(
         "table inet {TABLE}: {} element(s) of {} network(s) and {} endpoint(s) in place",
         expected.required.len(),
