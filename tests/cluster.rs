@@ -206,6 +206,12 @@ fn peer_changes_apply_only_the_difference_and_the_same_file_twice_changes_nothin
             !out.contains("10.244.2.0") && !out.contains("10.244.3.0"),
             "{out}"
         );
+        // The monitor sees nsnet's writes (so its silence above means something).
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            sb.sh_ok("cat /run/monitor-n1").contains("10.244.4.0/24"),
+            "{backend}: the monitor missed the join"
+        );
         // Node 3 leaves: its route (and VXLAN entries) go, the others stay.
         let out = feed(&sb, 1, &peers_json(&[1, 2, 4]));
         assert!(
