@@ -360,6 +360,31 @@ fn the_kernel_side_is_made_again_after_a_reboot_and_reload_repairs_it() {
     assert!(sb.pings("p1a", "10.244.2.2"));
     assert!(sb.pings("p3a", "10.244.1.2"));
     sb.sh_ok(&on(1, "check"));
+    // doctor follows a pod's packet through the VXLAN device to the peer node
+    // and its pod, unmasqueraded, and names a missing neighbour entry.
+    let doctor = |expect_ok: bool| {
+        let out = sb.sh(&on(1, "doctor p1a 10.244.3.2"));
+        assert_eq!(out.status.success(), expect_ok, "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let clear = doctor(true);
+    assert!(
+        clear.contains("encapsulates it (VNI 1, UDP 8472) to peer n3 at 192.168.50.3"),
+        "{clear}"
+    );
+    assert!(clear.contains("p3a: arrives"), "{clear}");
+    assert!(!clear.contains("masqueraded"), "{clear}");
+    let dev = sb.sh_ok("ip -n n1 -br link show type vxlan | cut -d' ' -f1");
+    sb.sh_ok(&format!("ip -n n1 neigh del 10.244.3.0 dev {}", dev.trim()));
+    assert!(sb.ping_fails("p1a", "10.244.3.2"));
+    let blocked = doctor(false);
+    assert!(
+        blocked.contains("lacks the neighbour entry of peer n3"),
+        "{blocked}"
+    );
+    assert!(blocked.contains("fix: nsnet firewall reload"), "{blocked}");
+    sb.sh_ok(&on(1, "firewall reload"));
+    assert!(sb.pings("p1a", "10.244.3.2"));
     // A route deleted by hand: check names it, reload puts it back.
     sb.sh_ok("ip -n n1 route del 10.244.3.0/24");
     let out = sb.sh(&on(1, "check"));

@@ -646,7 +646,19 @@ impl<'a> Walker<'a> {
             ) {
                 return Next::Done;
             }
-            if in_net.is_some_and(|n| n.masquerade && !n.internal) && out_net.is_none() {
+            // A clustered network routes the cluster CIDR with the pods' own
+            // addresses (`cluster4`): no masquerade there.
+            let to_cluster =
+                in_net
+                    .and_then(|n| n.cluster.as_ref())
+                    .is_some_and(|c| match self.d {
+                        IpAddr::V4(d) => c.cluster_cidr.contains(&d),
+                        IpAddr::V6(_) => false,
+                    });
+            if in_net.is_some_and(|n| n.masquerade && !n.internal)
+                && out_net.is_none()
+                && !to_cluster
+            {
                 if let Some(a) = source_address(out_if, route.gateway.unwrap_or(self.d)) {
                     self.src = Some(a);
                     masq_note = format!(", masqueraded to {a}");
@@ -739,6 +751,9 @@ impl<'a> Walker<'a> {
                     prev_addr,
                 })
             }
+            "vxlan" if self.cluster_of(&out_if.name).is_some() => {
+                self.vxlan_hop(at.ns, out_if, prev_addr)
+            }
             _ => {
                 self.ok(
                     at.ns,
@@ -746,6 +761,113 @@ impl<'a> Walker<'a> {
                         "leaves through {} toward {next_hop}, beyond what doctor can see",
                         out_if.name
                     ),
+                );
+                Next::Done
+            }
+        }
+    }
+
+    /// The cluster whose VXLAN device is `ifname` (of nsnet's records).
+    fn cluster_of(&self, ifname: &str) -> Option<crate::store::cluster::ClusterSpec> {
+        self.f.topology.networks.iter().find_map(|n| {
+            n.cluster
+                .as_ref()
+                .filter(|c| crate::ops::cluster::vxlan_name(&c.network) == ifname)
+                .cloned()
+        })
+    }
+
+    /// A packet leaving through a cluster's VXLAN device: the peer whose pod
+    /// CIDR holds the destination, its neighbour and FDB entries (read from
+    /// the kernel in nsnet's own namespace), and on to the peer node, where
+    /// the packet comes out of its VXLAN device.
+    fn vxlan_hop(&mut self, ns: usize, out_if: &Interface, prev_addr: Option<IpAddr>) -> Next {
+        use crate::ops::cluster::vtep_mac;
+        let Some(c) = self.cluster_of(&out_if.name) else {
+            return Next::Done;
+        };
+        let IpAddr::V4(d) = self.d else {
+            return Next::Done;
+        };
+        let fix_peers = format!("nsnet cluster peers {} FILE", c.network);
+        let Some(peer) = c.peers.iter().find(|p| p.pod_cidr.contains(&d)).cloned() else {
+            self.fail(
+                ns,
+                format!(
+                    "no peer of cluster {} has a pod CIDR holding {d}: the node that runs it is missing from the peers",
+                    c.network
+                ),
+                Some(fix_peers),
+            );
+            return Next::Done;
+        };
+        if self.name(ns) == "host" {
+            let vtep = peer.pod_cidr.network();
+            let mac = vtep_mac(peer.node_ip);
+            let entries = crate::netlink::Netlink::new().and_then(|mut nl| {
+                let neigh = nl.neighbours(out_if.index)?;
+                let fdb = nl.fdbs(out_if.index)?;
+                Ok((
+                    neigh.iter().any(|n| n.ip == vtep && n.mac == mac),
+                    fdb.iter().any(|f| f.mac == mac && f.dst == peer.node_ip),
+                ))
+            });
+            match entries {
+                Ok((true, true)) => {}
+                Ok((neigh, _)) => {
+                    let missing = if neigh {
+                        "FDB entry"
+                    } else {
+                        "neighbour entry"
+                    };
+                    self.fail(
+                        ns,
+                        format!(
+                            "{} lacks the {missing} of peer {} (VTEP {vtep}, node {}): the packet cannot be sent",
+                            out_if.name, peer.name, peer.node_ip
+                        ),
+                        Some("nsnet firewall reload".into()),
+                    );
+                    return Next::Done;
+                }
+                Err(e) => self.warn(ns, format!("cannot read {}'s entries: {e}", out_if.name)),
+            }
+        }
+        self.ok(
+            ns,
+            format!(
+                "{} encapsulates it (VNI {}, UDP {}) to peer {} at {}",
+                out_if.name, c.vni, c.port, peer.name, peer.node_ip
+            ),
+        );
+        // The peer node: the namespace holding the node address, where the
+        // packet comes out of its own VXLAN device.
+        let node = IpAddr::V4(peer.node_ip);
+        let far = self
+            .f
+            .topology
+            .namespaces
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| {
+                let holds = n
+                    .interfaces
+                    .iter()
+                    .any(|x| x.addresses.iter().any(|a| a.addr() == node));
+                let vx = n.interfaces.iter().position(|x| x.kind == "vxlan");
+                holds.then_some(vx.map(|j| (i, j))).flatten()
+            });
+        match far {
+            Some((i, j)) => Next::Go(At {
+                ns: i,
+                in_if: Some(j),
+                next_hop: Some(self.d),
+                prev_addr,
+            }),
+            None => {
+                self.ok(
+                    ns,
+                    format!("node {} is beyond what doctor can see", peer.node_ip),
                 );
                 Next::Done
             }

@@ -21,8 +21,9 @@
 //! - `routed`: networks whose endpoints take traffic routed to their addresses
 //!   from outside (`--inbound routed`).
 //! - `cluster4` (`bridge . range`, an interval set): a clustered network's
-//!   cluster CIDR and its peers' node addresses (`nsnet cluster`): traffic to
-//!   them is routed unmasqueraded, traffic from them is let in.
+//!   cluster CIDR (`nsnet cluster`): traffic to it is routed unmasqueraded,
+//!   traffic from it is let in; `nodes4`: the cluster's node addresses,
+//!   whose traffic is let in too.
 //!
 //! Per endpoint, published ports are elements of four DNAT maps, keyed by what a
 //! packet carries: `ports4`/`ports6` (host address . protocol . port) for ports
@@ -122,6 +123,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 	set isolated { type ifname; }
 	set routed { type ifname; }
 	set cluster4 { type ifname . ipv4_addr; flags interval; }
+	set nodes4 { type ifname . ipv4_addr; flags interval; }
 	set masq { type ifname; }
 	set gateways4 { type ifname . ipv4_addr; }
 	set gateways6 { type ifname . ipv6_addr; }
@@ -175,6 +177,7 @@ pub const BASE_RULESET: &str = r#"table inet nsnet {
 		ct status dnat accept
 		oifname @routed accept
 		oifname . ip saddr @cluster4 accept
+		oifname . ip saddr @nodes4 accept
 		oifname @masq drop
 		accept
 	}
@@ -494,17 +497,25 @@ impl Firewall {
     }
 }
 
-/// The elements of a clustered network: its bridge with each range (the
-/// cluster CIDR, the nodes' addresses) in `cluster4`.
-pub fn cluster_elements(bridge: &str, ranges: &[ipnet::Ipv4Net]) -> Vec<(&'static str, Element)> {
-    ranges
-        .iter()
-        .map(|r| {
-            let br = nfnl::ifname(bridge);
-            let start = nfnl::concat(&[br.clone(), nfnl::ipv4(r.network())]);
-            let end = nfnl::concat(&[br, nfnl::ipv4(r.broadcast())]);
-            ("cluster4", Element::range(start, end))
-        })
+/// The elements of a clustered network: its bridge with its cluster CIDR in
+/// `cluster4`, with each node address in `nodes4`.
+pub fn cluster_elements(
+    bridge: &str,
+    cluster: ipnet::Ipv4Net,
+    nodes: &[std::net::Ipv4Addr],
+) -> Vec<(&'static str, Element)> {
+    let range = |set, r: ipnet::Ipv4Net| {
+        let br = nfnl::ifname(bridge);
+        let start = nfnl::concat(&[br.clone(), nfnl::ipv4(r.network())]);
+        let end = nfnl::concat(&[br, nfnl::ipv4(r.broadcast())]);
+        (set, Element::range(start, end))
+    };
+    std::iter::once(range("cluster4", cluster))
+        .chain(
+            nodes
+                .iter()
+                .map(|n| range("nodes4", ipnet::Ipv4Net::from(*n))),
+        )
         .collect()
 }
 

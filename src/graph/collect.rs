@@ -166,6 +166,10 @@ pub(crate) fn collect_open(ctx: &Context) -> Result<(Topology, Vec<Netns>)> {
             masquerade: spec.masquerade,
             isolate: spec.isolate,
             endpoints: attached,
+            cluster: match &config {
+                Some(c) => c.cluster(&spec.name)?,
+                None => None,
+            },
         });
     }
     Ok((

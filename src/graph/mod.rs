@@ -193,6 +193,9 @@ pub struct Network {
     pub masquerade: bool,
     pub isolate: bool,
     pub endpoints: Vec<Attachment>,
+    /// The network's cluster (`nsnet cluster`), when it is one node's pod network.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cluster: Option<crate::store::cluster::ClusterSpec>,
 }
 
 impl Network {

@@ -141,6 +141,7 @@ pub(crate) fn topology() -> Topology {
             internal: false,
             masquerade: true,
             isolate: false,
+            cluster: None,
             endpoints: vec![
                 attachment("ns0", "198.51.100.2/24", "nsv1"),
                 attachment("web", "198.51.100.3/24", "nsv2"),

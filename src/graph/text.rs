@@ -28,7 +28,7 @@ pub fn render(topo: &Topology) -> String {
                 subnets,
                 net.mode()
             );
-            let lines: Vec<String> = net
+            let mut lines: Vec<String> = net
                 .endpoints
                 .iter()
                 .map(|e| {
@@ -41,6 +41,27 @@ pub fn render(topo: &Topology) -> String {
                     )
                 })
                 .collect();
+            if let Some(c) = &net.cluster {
+                let via = match c.backend {
+                    crate::store::cluster::Backend::Vxlan => format!(
+                        "vxlan {} (VNI {}, port {})",
+                        crate::ops::cluster::vxlan_name(&c.network),
+                        c.vni,
+                        c.port
+                    ),
+                    crate::store::cluster::Backend::HostGw => "host-gw".into(),
+                };
+                lines.push(format!(
+                    "cluster {}  node {}  {via}",
+                    c.cluster_cidr, c.node_ip
+                ));
+                for p in &c.peers {
+                    lines.push(format!(
+                        "peer {}  pods {}  node {}",
+                        p.name, p.pod_cidr, p.node_ip
+                    ));
+                }
+            }
             branch(&mut out, "", i == last, &head, &lines);
         }
     }

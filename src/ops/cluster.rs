@@ -17,8 +17,8 @@
 //!   ([`vtep_mac`]), so it is stable across restarts and needs no exchange.
 //!
 //! Traffic from the network to the cluster CIDR is not masqueraded, and
-//! traffic from the cluster CIDR and the nodes' addresses is let in: both are
-//! `cluster4` elements of `table inet nsnet`.
+//! traffic from the cluster CIDR and the nodes' addresses is let in: elements
+//! of `cluster4` and `nodes4` in `table inet nsnet`.
 
 use super::{network, nl_err, Context, Error, Result};
 use crate::firewall::{self, Firewall};
@@ -389,17 +389,12 @@ fn elements(
     cluster: &ClusterSpec,
     spec: &NetworkSpec,
 ) -> Vec<(&'static str, crate::firewall::nfnl::Element)> {
-    firewall::cluster_elements(&spec.bridge, &ranges(cluster))
-}
-
-fn ranges(cluster: &ClusterSpec) -> Vec<Ipv4Net> {
-    let mut out = vec![cluster.cluster_cidr];
-    for ip in std::iter::once(cluster.node_ip).chain(cluster.peers.iter().map(|p| p.node_ip)) {
-        if !cluster.cluster_cidr.contains(&ip) {
-            out.push(Ipv4Net::from(ip));
-        }
-    }
-    out
+    let mut nodes: Vec<Ipv4Addr> = std::iter::once(cluster.node_ip)
+        .chain(cluster.peers.iter().map(|p| p.node_ip))
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    firewall::cluster_elements(&spec.bridge, cluster.cluster_cidr, &nodes)
 }
 
 /// The kernel's side of a cluster as nsnet wants it.
@@ -688,7 +683,7 @@ pub fn problems(ctx: &Context, spec: &NetworkSpec) -> Result<Vec<String>> {
     if bridge_up {
         if let Some(mut fw) = Firewall::open_existing()? {
             if !fw.missing_elements(&elements(&cluster, spec))?.is_empty() {
-                out.push("nftables set cluster4 lacks the cluster's ranges".into());
+                out.push("nftables sets cluster4/nodes4 lack the cluster's ranges".into());
             }
         }
     }

@@ -723,7 +723,7 @@ mod tests {
     #[test]
     fn the_base_ruleset_shape_is_read_from_its_text() {
         let base = Base::new();
-        assert_eq!(base.sets.len(), 18);
+        assert_eq!(base.sets.len(), 21);
         assert_eq!(base.sets["l2_macs"].key, [Field::Ifname, Field::Ether]);
         assert_eq!(base.sets["l2_targets6"].key, [Field::Ifname, Field::Raw128]);
         assert_eq!(
