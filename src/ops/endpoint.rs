@@ -104,12 +104,35 @@ fn address_requests(
 
 /// Attaches `req.target` to the network; returns the endpoint made.
 pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
-    connect_to(ctx, &network::get(ctx, &req.network)?, req)
+    // The definition is read under the network's lock: a `network rm` either
+    // finished before (no network) or waits until this connect is done.
+    let lock = network::lock_shared(ctx, req.network.as_str())?;
+    match network::get(ctx, &req.network) {
+        Ok(spec) => connected(ctx, &spec, req),
+        Err(e) => {
+            lock.remove_if_unused();
+            Err(e)
+        }
+    }
 }
 
-/// [`connect`] to a network whose definition the caller has just read (`spec`
-/// must be the definition of `req.network`): saves reading it again.
+/// [`connect`] to a network whose definition the caller has read before
+/// (`spec` must be the definition of `req.network`).
 pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<Endpoint> {
+    let _lock = network::lock_shared(ctx, &spec.name)?;
+    // Removed (or removed and made again) since the caller read it?
+    match ctx.config()?.network(&spec.name)? {
+        Some(now) if now == *spec => connected(ctx, spec, req),
+        Some(_) => Err(Error::Invalid(format!(
+            "network {} was removed and created again meanwhile; try again",
+            spec.name
+        ))),
+        None => Err(Error::UnknownNetwork(spec.name.clone())),
+    }
+}
+
+/// The connect itself, under the network's lock held shared.
+fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<Endpoint> {
     let requests = address_requests(spec, &req.ips)?;
     if spec.internal && !req.ports.is_empty() {
         return Err(Error::Invalid(format!(

@@ -12,9 +12,11 @@
 //! A process killed with SIGKILL loses its lock with its file descriptors: a
 //! crash can never block gc. This beats a grace period ("only collect records
 //! older than N seconds"): it needs no clock, never collects a slow operation,
-//! and never waits to collect a dead one. Lock order is always `ops.lock`,
-//! then the network lock (bridge and base ruleset, taken inside connect), so
-//! the two never deadlock.
+//! and never waits to collect a dead one. Lock order is always a network's
+//! own lock (`networks/NAME.lock`, which serialises its removal with its
+//! connects: [`crate::ops::lock::NetworkLock`]), then `ops.lock`, then the
+//! process-wide lock (bridge and base ruleset, taken inside connect), so they
+//! never deadlock; gc, check and reload take no network's lock.
 //!
 //! **The journal** (`STATE_DIR/inflight/NSVxxx`). The shared holder also writes
 //! a file per endpoint it works on, named by the endpoint's host veth, and

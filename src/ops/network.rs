@@ -1,7 +1,7 @@
 //! Bridge networks: create, list, inspect, remove, and bringing a network's
 //! kernel objects up on first use.
 
-use super::lock::Lock;
+use super::lock::{Lock, NetworkLock};
 use super::{nl_err, Context, Error, Result};
 use crate::firewall::{self, Firewall, NetworkRules};
 use crate::ipam::{self, Pool};
@@ -458,6 +458,20 @@ fn enable_forwarding(spec: &NetworkSpec) -> Result<()> {
 /// elements, its leases and its definition. Goes on past errors and reports them all.
 pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
     require_admin()?;
+    // Connects to it finish first; those that come after find no network.
+    let lock = NetworkLock::exclusive(&ctx.state_dir, name.as_str())?;
+    let removed = remove_locked(ctx, name, force);
+    // Safe whatever happened: nobody else holds it (a later connect makes it again).
+    lock.remove();
+    removed
+}
+
+/// Network `network`'s lock, held shared (by a connect; see [`NetworkLock`]).
+pub(crate) fn lock_shared(ctx: &Context, network: &str) -> Result<NetworkLock> {
+    Ok(NetworkLock::shared(&ctx.state_dir, network)?)
+}
+
+fn remove_locked(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
     let spec = get(ctx, name)?;
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;

@@ -1,0 +1,134 @@
+//! State that stays true when operations meet each other or users do things
+//! in an unexpected order (issue 24, items 1-7): `network rm --force` racing
+//! connects, concurrent first connects, `netns del` of a connected or a pod's
+//! namespace, pods' networks, killed runs whose command lives on, a deleted
+//! bridge, and `link add` twice with the same addresses.
+
+mod common;
+use common::crash::slow;
+use common::{Sandbox, NSNET};
+use serde_json::Value;
+
+/// `nsnet check` is clean (exit 0) and no journal is left.
+fn assert_clean(sb: &Sandbox, when: &str) {
+    let out = sb.nsnet(&["check"]);
+    assert!(
+        out.status.success(),
+        "{when}: check: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sb.sh_ok("ls -A /run/nsnet/inflight 2>/dev/null || true"),
+        "",
+        "{when}: a journal is left"
+    );
+}
+
+/// Starts every job (shell command lines) at once, waits for all; returns
+/// each one's (exit status, stderr).
+fn batch(sb: &Sandbox, jobs: &[String]) -> Vec<(i32, String)> {
+    let mut script = String::from("rm -rf /run/q && mkdir /run/q\n");
+    for (i, job) in jobs.iter().enumerate() {
+        script += &format!("{job} >/dev/null 2>/run/q/{i}.err & p{i}=$!\n");
+    }
+    for i in 0..jobs.len() {
+        script += &format!("wait $p{i}; echo $?\n");
+    }
+    let codes: Vec<i32> = sb
+        .sh_ok(&script)
+        .lines()
+        .map(|l| l.trim().parse().expect("an exit status"))
+        .collect();
+    codes
+        .into_iter()
+        .enumerate()
+        .map(|(i, rc)| (rc, sb.sh_ok(&format!("cat /run/q/{i}.err"))))
+        .collect()
+}
+
+fn inspect(sb: &Sandbox, net: &str) -> Value {
+    serde_json::from_str(&sb.ok(&["network", "inspect", net])).expect("inspect JSON")
+}
+
+/// Issue 24.1: `network rm --force` beside 8 connects to the same network.
+/// Before the fix every command exited 0 and endpoints recorded after the rm
+/// listed them stayed behind (veths, leases, addresses given twice), and a
+/// network created again under the same name inherited them. Now each
+/// connect finishes before the rm takes it down, or fails because the
+/// network is gone; nothing is left either way.
+#[test]
+fn network_rm_force_racing_connects_leaves_nothing_and_a_recreated_network_inherits_nothing() {
+    let sb = Sandbox::new();
+    let names: Vec<String> = (0..8).map(|i| format!("n{i}")).collect();
+    for n in &names {
+        sb.ok(&["netns", "add", n]);
+    }
+    let rounds = if slow() { 60 } else { 12 };
+    let (mut connected, mut refused) = (0, 0);
+    sb.ok(&["network", "create", "racenet"]);
+    for round in 0..rounds {
+        // The rm starts among the connects, at a place that moves each round.
+        let at = round % (names.len() + 1);
+        // Connects started after it wait 0-9 ms more, so that the rm
+        // sometimes gets the network first.
+        let mut jobs: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let wait = if i >= at { round % 4 * 3 } else { 0 };
+                format!("sleep 0.00{wait}; {NSNET} network connect racenet {n}")
+            })
+            .collect();
+        jobs.insert(at, format!("{NSNET} network rm racenet --force"));
+        let results = batch(&sb, &jobs);
+        for (job, (rc, err)) in jobs.iter().zip(&results) {
+            if job.contains(" rm racenet") {
+                assert_eq!(*rc, 0, "round {round}: {job}: {err}");
+            } else if *rc == 0 {
+                connected += 1;
+            } else {
+                assert!(
+                    err.trim_end().ends_with(": network racenet does not exist")
+                        && err.trim_end().lines().count() == 1,
+                    "round {round}: {job}: {err}"
+                );
+                refused += 1;
+            }
+        }
+        // Nothing of the network is left: no bridge, no veth, no address in
+        // any namespace, no element naming its bridge, nothing for gc.
+        assert!(
+            !sb.links("host").iter().any(|l| l == "nsbr-racenet"),
+            "round {round}: the bridge is left"
+        );
+        assert!(
+            !sb.links("host").iter().any(|l| l.starts_with("nsv")),
+            "round {round}: host veths left: {:?}",
+            sb.links("host")
+        );
+        for n in &names {
+            assert_eq!(sb.links(n), ["lo"], "round {round}: {n} keeps a veth");
+        }
+        assert!(
+            sb.nft_elements()
+                .iter()
+                .all(|(_, e)| !e.contains("nsbr-racenet") && !e.contains("10.201.")),
+            "round {round}: elements left: {:?}",
+            sb.nft_elements()
+        );
+        assert_clean(&sb, &format!("round {round}"));
+        assert_eq!(sb.ok(&["gc"]), "", "round {round}: gc found garbage");
+        // Created again, the network starts empty.
+        sb.ok(&["network", "create", "racenet"]);
+        let net = inspect(&sb, "racenet");
+        assert_eq!(net["endpoints"], serde_json::json!([]), "round {round}");
+        assert_eq!(net["leases"], serde_json::json!([]), "round {round}");
+    }
+    // Both ends of the race happened (the rm came first in some rounds).
+    assert!(connected > 0 && refused > 0, "{connected} {refused}");
+    println!(
+        "{rounds} rounds of network rm --force among 8 connects: {connected} connects finished \
+         first, {refused} found the network gone"
+    );
+}
