@@ -132,3 +132,45 @@ fn network_rm_force_racing_connects_leaves_nothing_and_a_recreated_network_inher
          first, {refused} found the network gone"
     );
 }
+
+/// Issue 24.4: 20 first connects at once on a node where nsnet's table does
+/// not exist yet. Before the fix nearly all of them warned "table inet nsnet
+/// was deleted while networks were in use" (a bridge another connect was
+/// making counted as a network in use) and ran a whole reload. The warning
+/// stays for a table that really was deleted.
+#[test]
+fn concurrent_first_connects_do_not_warn_that_the_table_was_deleted() {
+    let sb = Sandbox::new();
+    let names: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
+    for n in &names {
+        sb.ok(&["netns", "add", n]);
+    }
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["network", "create", "db", "--subnet", "10.20.0.0/24"]);
+    let jobs: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let net = if i % 2 == 0 { "web" } else { "db" };
+            format!("{NSNET} network connect {net} {n}")
+        })
+        .collect();
+    let results = batch(&sb, &jobs);
+    for (job, (rc, err)) in jobs.iter().zip(&results) {
+        assert_eq!(*rc, 0, "{job}: {err}");
+        assert_eq!(err, "", "{job}");
+    }
+    assert_clean(&sb, "after the first connects");
+    // Deleted for real: the next connect says so and puts it back whole.
+    sb.ok(&["netns", "add", "late"]);
+    sb.sh_ok("nft delete table inet nsnet");
+    let out = sb.nsnet(&["network", "connect", "web", "late"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("table inet nsnet was deleted while networks were in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_clean(&sb, "after the table was put back");
+}
