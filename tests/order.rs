@@ -174,3 +174,53 @@ fn concurrent_first_connects_do_not_warn_that_the_table_was_deleted() {
     );
     assert_clean(&sb, "after the table was put back");
 }
+
+/// Issue 24.7: a second `link add a b` with the same addresses made a second
+/// veth pair holding them again. Now an address a namespace has already
+/// (on any interface, with any prefix) is refused and nothing is made.
+#[test]
+fn link_add_refuses_an_address_the_namespace_already_has_and_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.netns(&["a", "b"]);
+    let args = [
+        "link",
+        "add",
+        "a",
+        "b",
+        "--addr",
+        "10.0.0.1/24",
+        "--peer-addr",
+        "10.0.0.2/24",
+    ];
+    sb.ok(&args);
+    let before = |ns: &str| sb.global_addresses(ns);
+    let (a, b) = (before("a"), before("b"));
+    sb.fails(
+        &args,
+        "namespace a already has address 10.0.0.1 (as 10.0.0.1/24 on veth-b)",
+    );
+    sb.fails(
+        &["link", "add", "a", "b", "--peer-addr", "10.0.0.2/16"],
+        "namespace b already has address 10.0.0.2 (as 10.0.0.2/24 on veth-a)",
+    );
+    sb.fails(
+        &["link", "add", "host", "a", "--peer-addr", "10.0.0.1/32"],
+        "namespace a already has address 10.0.0.1",
+    );
+    assert_eq!(before("a"), a, "namespace a changed");
+    assert_eq!(before("b"), b, "namespace b changed");
+    assert_eq!(sb.links("a"), ["lo", "veth-b"]);
+    assert_eq!(sb.links("b"), ["lo", "veth-a"]);
+    // Other addresses are fine.
+    sb.ok(&[
+        "link",
+        "add",
+        "a",
+        "b",
+        "--addr",
+        "10.0.1.1/24",
+        "--peer-addr",
+        "10.0.1.2/24",
+    ]);
+    assert!(sb.pings("a", "10.0.1.2"));
+}
