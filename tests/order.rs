@@ -224,3 +224,87 @@ fn link_add_refuses_an_address_the_namespace_already_has_and_changes_nothing() {
     ]);
     assert!(sb.pings("a", "10.0.1.2"));
 }
+
+/// A pod's networks as `pod ls --json` and `pod inspect` list them.
+fn pod_networks(sb: &Sandbox, pod: &str) -> (Vec<String>, Vec<String>) {
+    let ls: Value = serde_json::from_str(&sb.ok(&["pod", "ls", "--json"])).expect("pod ls JSON");
+    let listed = ls
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|p| p["name"] == pod)
+        .map(|p| p["networks"].clone())
+        .unwrap_or_default();
+    let inspected: Value =
+        serde_json::from_str(&sb.ok(&["pod", "inspect", pod])).expect("pod inspect JSON");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| n.as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let mut endpoint_networks: Vec<String> = inspected["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| e["network"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    endpoint_networks.sort();
+    assert_eq!(
+        names(&inspected["networks"]),
+        names(&listed),
+        "ls and inspect differ"
+    );
+    let mut listed = names(&listed);
+    listed.sort();
+    (listed, endpoint_networks)
+}
+
+/// Issue 24.3: a pod's networks are its endpoints. Before, `network connect
+/// web p1` on a pod made with `--network web` gave it a second interface on
+/// the same network, a network connected after creation never showed in
+/// `pod ls`/`pod inspect` and leaked at `pod rm`, and after `network rm web
+/// --force` the pod still listed web.
+#[test]
+fn a_pods_networks_are_its_endpoints_connected_before_or_after_creation() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.ok(&["network", "create", "db", "--subnet", "10.20.0.0/24"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web"]);
+    sb.fails(
+        &["network", "connect", "web", "p1"],
+        "p1 is already connected to network web (as eth0); give --ifname for a second interface",
+    );
+    assert_eq!(sb.links("p1"), ["eth0", "lo"]);
+    assert_eq!(sb.global_addresses("p1").len(), 1);
+
+    sb.ok(&["network", "connect", "db", "p1"]);
+    let (listed, endpoints) = pod_networks(&sb, "p1");
+    assert_eq!(listed, ["db", "web"]);
+    assert_eq!(endpoints, ["db", "web"]);
+    // A second interface on one network, asked for by name.
+    sb.ok(&["network", "connect", "web", "p1", "--ifname", "eth7"]);
+    assert_eq!(sb.links("p1"), ["eth0", "eth1", "eth7", "lo"]);
+    assert_eq!(pod_networks(&sb, "p1").1, ["db", "web", "web"]);
+    assert!(sb.pings("p1", "10.20.0.1"));
+
+    sb.ok(&["network", "rm", "web", "--force"]);
+    assert_eq!(
+        pod_networks(&sb, "p1"),
+        (vec!["db".to_owned()], vec!["db".to_owned()])
+    );
+    assert_eq!(sb.links("p1"), ["eth1", "lo"]);
+
+    // pod rm releases the network connected after creation too.
+    sb.ok(&["pod", "rm", "p1"]);
+    let db = inspect(&sb, "db");
+    assert_eq!(db["endpoints"], serde_json::json!([]));
+    assert_eq!(db["leases"], serde_json::json!([]));
+    assert!(
+        !sb.links("host").iter().any(|l| l.starts_with("nsv")),
+        "{:?}",
+        sb.links("host")
+    );
+    assert_clean(&sb, "after pod rm");
+}

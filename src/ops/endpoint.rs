@@ -147,9 +147,29 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
     tracing::debug!("connect: target {} open", req.target);
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let id = match &req.id {
-        Some(id) => format!("{}/{id}", spec.name),
-        None => format!("{}/{inode}", spec.name),
+    // Already on this network (a pod connected at its creation, say): a
+    // second interface only when asked for by name.
+    let mut here = Vec::new();
+    for ep in state.endpoints_in(&spec.name, inode)? {
+        let live = host
+            .link_by_name(&ep.host_ifname)
+            .map_err(nl_err("host", "looking up a veth"))?
+            .is_some();
+        if live {
+            here.push(ep);
+        }
+    }
+    if let (Some(first), None) = (here.first(), &req.ifname) {
+        return Err(Error::Invalid(format!(
+            "{} is already connected to network {} (as {}); give --ifname for a second interface",
+            req.target, spec.name, first.ifname
+        )));
+    }
+    let id = match (&req.id, &req.ifname) {
+        (Some(id), _) => format!("{}/{id}", spec.name),
+        // A second interface of the namespace on this network.
+        (None, Some(name)) if !here.is_empty() => format!("{}/{inode}:{name}", spec.name),
+        (None, _) => format!("{}/{inode}", spec.name),
     };
     if let Some(old) = state.endpoint(&id)? {
         if host
@@ -616,6 +636,29 @@ pub fn disconnect_id(ctx: &Context, network: &NetworkName, id: &str) -> Result<b
     } else {
         Err(Error::Teardown {
             what: format!("disconnecting {id} from {network}"),
+            errors,
+        })
+    }
+}
+
+/// Detaches the endpoint `ep` (a pod's, when the pod goes): as
+/// [`disconnect_id`], and also when its network's definition is gone.
+pub fn disconnect_endpoint(ctx: &Context, ep: &Endpoint) -> Result<()> {
+    require_admin()?;
+    let bridge = ctx
+        .config()?
+        .network(&ep.network)?
+        .map(|n| n.bridge)
+        .unwrap_or_default();
+    let mut state = ctx.state()?;
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let _in_flight = super::maint::InFlight::begin(ctx, [ep.id.as_str()])?;
+    let errors = teardown(&mut host, &mut state, &bridge, ep);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Teardown {
+            what: format!("disconnecting {} from {}", ep.target, ep.network),
             errors,
         })
     }
