@@ -308,3 +308,53 @@ fn a_pods_networks_are_its_endpoints_connected_before_or_after_creation() {
     );
     assert_clean(&sb, "after pod rm");
 }
+
+/// Issue 24.2: `netns del` of a connected namespace succeeded silently and
+/// its endpoint, lease and published port stayed claimed until a gc
+/// (publishing the port elsewhere failed); `netns del` of a pod's namespace
+/// quietly unnamed the live pod. Now the endpoints are released, with a note
+/// each, and a pod's namespace is refused.
+#[test]
+fn netns_del_releases_the_namespaces_endpoints_and_refuses_a_pods_namespace() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.netns(&["a", "b"]);
+    sb.ok(&["network", "connect", "web", "a", "-p", "8080:80"]);
+    let out = sb.nsnet(&["netns", "del", "a"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("nsnet: note: disconnected a eth0 from network web (released 10.10.0.2/24, "),
+        "{stderr}"
+    );
+    assert!(!sb.sh("test -e /run/netns/a").status.success());
+    let web = inspect(&sb, "web");
+    assert_eq!(web["endpoints"], serde_json::json!([]));
+    assert_eq!(web["leases"], serde_json::json!([]));
+    assert!(
+        sb.nft_elements().iter().all(|(_, e)| !e.contains("8080")),
+        "{:?}",
+        sb.nft_elements()
+    );
+    assert!(!sb.links("host").iter().any(|l| l.starts_with("nsv")));
+    assert_clean(&sb, "after netns del");
+    // The port is free again.
+    sb.ok(&["network", "connect", "web", "b", "-p", "8080:80"]);
+
+    sb.ok(&["pod", "create", "p4", "--network", "web"]);
+    let pinned = sb.sh_ok("stat -c %i /run/netns/p4");
+    sb.fails(
+        &["netns", "del", "p4"],
+        "namespace p4 is pod p4's; remove the pod with nsnet pod rm p4",
+    );
+    assert_eq!(sb.sh_ok("stat -c %i /run/netns/p4"), pinned);
+    assert_eq!(sb.ok(&["pod", "exec", "p4", "--", "hostname"]), "p4\n");
+    assert!(sb.pings("p4", "10.10.0.1"));
+    // A namespace nsnet gave nothing goes as before, without a note.
+    sb.ok(&["netns", "add", "plain"]);
+    let out = sb.nsnet(&["netns", "del", "plain"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_clean(&sb, "at the end");
+}
