@@ -358,3 +358,74 @@ fn netns_del_releases_the_namespaces_endpoints_and_refuses_a_pods_namespace() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     assert_clean(&sb, "at the end");
 }
+
+/// Issue 24.5: after `kill -9` of `nsnet run --name srv -- sleep`, the
+/// command ran on in the run's namespace, yet gc removed the network from
+/// under it ("its nsnet run process is gone"). A run now lives as long as any
+/// process is in its namespace, and its name is reused by the next `run
+/// --name srv` once nothing is left, without a gc.
+#[test]
+fn a_killed_runs_command_keeps_its_network_and_the_name_is_reused_once_nothing_is_left() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let _run = sb.spawn(&format!(
+        "exec {NSNET} run --name srv --network web -- sleep 600"
+    ));
+    sb.wait_for("the run's command", || {
+        sb.sh("pgrep -P $(head -1 /run/nsnet/runs/srv/pid) sleep")
+            .status
+            .success()
+    });
+    let pid = sb
+        .sh_ok("head -1 /run/nsnet/runs/srv/pid")
+        .trim()
+        .to_owned();
+    let cmd = sb.sh_ok(&format!("pgrep -P {pid} sleep")).trim().to_owned();
+    sb.sh_ok(&format!("kill -9 {pid}"));
+    sb.wait_for("the run to die", || {
+        !sb.sh(&format!("kill -0 {pid}")).status.success()
+    });
+    // Its command is in the run's namespace, and keeps it.
+    assert_eq!(
+        sb.sh_ok(&format!("stat -L -c %i /proc/{cmd}/ns/net")),
+        sb.sh_ok("stat -c %i /run/nsnet/runs/srv/net")
+    );
+    let out = sb.nsnet(&["gc"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "gc removed something"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "kept run srv: its nsnet run process {pid} is gone but 1 process(es) still run \
+             in its namespace (PIDs [{cmd}])"
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eps = inspect(&sb, "web")["endpoints"].clone();
+    assert_eq!(eps.as_array().map(Vec::len), Some(1), "{eps}");
+    let addr = eps[0]["addresses"][0].as_str().unwrap_or_default();
+    let ip = addr.split('/').next().unwrap_or_default().to_owned();
+    assert!(sb.pings("host", &ip), "the command lost its network");
+    sb.fails(
+        &["run", "--name", "srv", "--network", "web", "--", "true"],
+        &format!("a run named srv is running already (processes in its namespace: {cmd})"),
+    );
+    // Nothing left: the name is free at once.
+    sb.sh_ok(&format!("kill -9 {cmd}"));
+    // Orphaned, it stays a zombie: the sandbox's PID 1 does not reap.
+    sb.wait_for("the command to die", || {
+        !sb.sh_ok(&format!("ps -o stat= -p {cmd} || true"))
+            .trim_start()
+            .starts_with(['S', 'R', 'D'])
+    });
+    sb.ok(&["run", "--name", "srv", "--network", "web", "--", "true"]);
+    assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "");
+    let web = inspect(&sb, "web");
+    assert_eq!(web["endpoints"], serde_json::json!([]));
+    assert_eq!(web["leases"], serde_json::json!([]));
+    assert_clean(&sb, "after the name was reused");
+}

@@ -464,3 +464,17 @@ impl Sandbox {
         child.wait_with_output().expect("waiting for the plugin")
     }
 }
+
+impl Sandbox {
+    /// Kills (SIGKILL) every process left in the namespace of `nsnet run
+    /// --name ID` (its command, once the run itself was killed): a run lives
+    /// as long as any process is in its namespace.
+    pub fn kill_run_namespace(&self, id: &str) {
+        self.sh_ok(&format!(
+            "ino=$(stat -c %i /run/nsnet/runs/{id}/net 2>/dev/null) || exit 0
+             for p in /proc/[0-9]*; do
+                 [ \"$(stat -L -c %i $p/ns/net 2>/dev/null)\" = \"$ino\" ] && kill -9 ${{p#/proc/}}
+             done; true"
+        ));
+    }
+}

@@ -4,7 +4,8 @@
 //!
 //! 1. endpoints named by journals of killed connects and disconnects;
 //! 2. dead pods (pause process gone; or a creation that was killed);
-//! 3. `nsnet run` namespaces whose run process is gone;
+//! 3. `nsnet run` namespaces whose run process is gone and in which no
+//!    process is left (a killed run's command keeps its network);
 //! 4. endpoints whose host veth is gone (their namespace was deleted, or a
 //!    connect died before it made the veth): leases, ports, firewall elements;
 //!    and endpoints whose namespace is gone (by its inode) while the kernel
@@ -68,13 +69,7 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
     require_admin()?;
     let _ops = Exclusive::acquire(ctx)?;
     let journals = super::interrupted(ctx)?;
-    let mut gc = Gc {
-        ctx,
-        networks: ctx.config()?.networks()?,
-        state: ctx.state()?,
-        host: Netlink::new().map_err(nl_err("host", "opening netlink"))?,
-        report: GcReport::default(),
-    };
+    let mut gc = Gc::new(ctx)?;
     let mut progress =
         crate::progress::Progress::new("gc: finishing interrupted operations", journals.len());
     for j in journals {
@@ -92,6 +87,23 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
     Ok(gc.report)
 }
 
+/// For `nsnet run --name ID` that finds the name taken: collects run `ID`
+/// as gc would if nothing of it runs any more (its `nsnet run` process is
+/// gone and no process is left in its namespace). Returns whether the name
+/// is free now.
+pub fn collect_run(ctx: &Context, id: &str) -> Result<bool> {
+    let _ops = Exclusive::acquire(ctx)?;
+    let path = super::runs_dir(ctx).join(id);
+    if path.exists() {
+        let mut gc = Gc::new(ctx)?;
+        gc.run(&path, id.to_owned());
+        for line in gc.report.errors.iter().chain(&gc.report.kept) {
+            tracing::debug!("run {id}: {line}");
+        }
+    }
+    Ok(!path.exists())
+}
+
 /// An endpoint as gc's lines name it: id, namespace, interface, what it holds.
 fn holdings(ep: &Endpoint) -> String {
     let mut parts: Vec<String> = ep.addresses.iter().map(|a| a.to_string()).collect();
@@ -105,7 +117,17 @@ fn holdings(ep: &Endpoint) -> String {
     )
 }
 
-impl Gc<'_> {
+impl<'a> Gc<'a> {
+    fn new(ctx: &'a Context) -> Result<Self> {
+        Ok(Gc {
+            ctx,
+            networks: ctx.config()?.networks()?,
+            state: ctx.state()?,
+            host: Netlink::new().map_err(nl_err("host", "opening netlink"))?,
+            report: GcReport::default(),
+        })
+    }
+
     fn bridge_of(&self, ep: &Endpoint) -> String {
         self.networks
             .iter()
@@ -306,9 +328,18 @@ impl Gc<'_> {
         };
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
+            self.run(&entry.path(), id);
+        }
+    }
+
+    /// Step 3 for the run whose directory is `path`. A run lives as long as
+    /// any process is in its namespace: its command outlives a killed `nsnet
+    /// run` (or has children that do), and needs the network it was given.
+    fn run(&mut self, path: &std::path::Path, id: String) {
+        {
             // `PID\nSTART\n`; from before start times were kept, `PID\n`.
-            let recorded = std::fs::read_to_string(entry.path().join(crate::ops::run::PID_FILE))
-                .unwrap_or_default();
+            let recorded =
+                std::fs::read_to_string(path.join(crate::ops::run::PID_FILE)).unwrap_or_default();
             let mut lines = recorded.lines().map(|l| l.trim().parse::<u64>().ok());
             let (pid, start) = match (lines.next().flatten(), lines.next().flatten()) {
                 (Some(pid), start) => (u32::try_from(pid).ok(), start),
@@ -318,7 +349,16 @@ impl Gc<'_> {
                 ),
             };
             if pid.is_some_and(|p| super::recorded_process_runs(p, start)) {
-                continue;
+                return;
+            }
+            let left = super::processes_in(&path.join("net"));
+            if !left.is_empty() {
+                self.report.kept.push(format!(
+                    "run {id}: its nsnet run process{} is gone but {} process(es) still run in its namespace (PIDs {left:?}); they keep its network until they end",
+                    pid.map(|p| format!(" {p}")).unwrap_or_default(),
+                    left.len(),
+                ));
+                return;
             }
             let (gone, endpoint_gone) = match pid {
                 Some(pid) => (
@@ -342,12 +382,12 @@ impl Gc<'_> {
             for ep in eps.iter().filter(|e| e.id.ends_with(&suffix)) {
                 ok &= self.release(ep, &endpoint_gone);
             }
-            let net = entry.path().join("net");
+            let net = path.join("net");
             let _ = rustix::mount::unmount(&net, rustix::mount::UnmountFlags::DETACH);
             for r in [
                 std::fs::remove_file(&net),
-                std::fs::remove_file(entry.path().join(crate::ops::run::PID_FILE)),
-                std::fs::remove_dir(entry.path()),
+                std::fs::remove_file(path.join(crate::ops::run::PID_FILE)),
+                std::fs::remove_dir(path),
             ] {
                 if let Err(e) = r {
                     if e.kind() != std::io::ErrorKind::NotFound {
