@@ -493,6 +493,8 @@ fn gc_releases_the_namespace_and_endpoint_of_a_killed_nsnet_run() {
     sb.wait_for("the run to die", || {
         !sb.sh(&format!("kill -0 {pid}")).status.success()
     });
+    // Its command lives on in its namespace and keeps it: kill it too.
+    sb.kill_run_namespace(&id);
     let out = gc(&sb);
     assert!(
         out.contains(&format!("removed endpoint web/run:{id} (")),
