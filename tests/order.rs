@@ -429,3 +429,133 @@ fn a_killed_runs_command_keeps_its_network_and_the_name_is_reused_once_nothing_i
     assert_eq!(web["leases"], serde_json::json!([]));
     assert_clean(&sb, "after the name was reused");
 }
+
+/// The host veths of network `net`'s endpoints, each with its bridge (none
+/// when detached) and hairpin flag, from the kernel.
+fn ports_of(sb: &Sandbox, net: &str) -> Vec<(String, Option<String>, bool)> {
+    let eps = inspect(sb, net)["endpoints"].clone();
+    let mut out: Vec<(String, Option<String>, bool)> = eps
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| {
+            let name = e["host_interface"].as_str().expect("host_interface");
+            let link = &sb.json(&format!("ip -d -j link show dev {name}"))[0];
+            (
+                name.to_owned(),
+                link["master"].as_str().map(str::to_owned),
+                link["linkinfo"]["info_slave_data"]["hairpin"] == true,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Issue 24.6: after `ip link del nsbr-web` (the kernel detaches a deleted
+/// bridge's ports, it does not delete them) a connect made the bridge again
+/// but the existing endpoints' veths stayed detached, and neither gc nor
+/// `firewall reload` repaired it. Now all three attach them again, with
+/// their port options, and say so.
+#[test]
+fn endpoints_of_a_deleted_bridge_are_attached_again_by_gc_reload_and_connect() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.netns(&["a", "b", "c"]);
+    sb.ok(&["network", "connect", "web", "a", "-p", "8080:80"]);
+    sb.ok(&["network", "connect", "web", "b"]);
+    let _server = sb.tcp_server("a", 80, "hello-from-a");
+    let attached = ports_of(&sb, "web");
+    assert!(
+        attached
+            .iter()
+            .all(|(_, m, _)| m.as_deref() == Some("nsbr-web")),
+        "{attached:?}"
+    );
+    let hairpins: Vec<bool> = attached.iter().map(|p| p.2).collect();
+    let ip_of = |ns: &str| {
+        sb.global_addresses(ns)[0]
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let (a, b) = (ip_of("a"), ip_of("b"));
+
+    type Repair<'a> = (&'a str, &'a [&'a str], &'a str);
+    let repairs: [Repair; 3] = [
+        ("gc", &["gc"], "repaired veth "),
+        ("reload", &["firewall", "reload"], "veth "),
+        ("connect", &["network", "connect", "web", "c"], ""),
+    ];
+    for (what, args, line) in repairs {
+        sb.sh_ok("ip link del nsbr-web");
+        // The veths are still there, detached: the endpoints are cut off.
+        let detached = ports_of(&sb, "web");
+        assert!(
+            detached.iter().all(|(_, m, _)| m.is_none()),
+            "{what}: {detached:?}"
+        );
+        assert!(sb.ping_fails("a", &b), "{what}: a still reaches b");
+        let out = sb.nsnet(args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{what}: {stderr}");
+        if what == "connect" {
+            assert!(
+                stderr.contains(
+                    "bridge nsbr-web of network web had been deleted: made it again and \
+                     attached its 2 endpoint(s) to it again"
+                ),
+                "{stderr}"
+            );
+        } else {
+            assert_eq!(
+                stdout.matches(&format!("{line}nsv")).count(),
+                2,
+                "{what}: {stdout}"
+            );
+            assert!(
+                stdout.contains("attached to bridge nsbr-web again"),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains("bridge nsbr-web of network web: made again"),
+                "{stdout}"
+            );
+        }
+        let now: Vec<(String, Option<String>, bool)> = ports_of(&sb, "web")
+            .into_iter()
+            .filter(|(n, _, _)| attached.iter().any(|(m, _, _)| m == n))
+            .collect();
+        assert!(
+            now.iter().all(|(_, m, _)| m.as_deref() == Some("nsbr-web")),
+            "{what}: {now:?}"
+        );
+        assert_eq!(
+            now.iter().map(|p| p.2).collect::<Vec<_>>(),
+            hairpins,
+            "{what}"
+        );
+        assert!(
+            sb.global_addresses_of_link("nsbr-web")
+                .contains(&"10.10.0.1/24".to_owned()),
+            "{what}: no gateway"
+        );
+        assert!(sb.pings("a", &b), "{what}: a does not reach b");
+        assert!(
+            sb.pings("b", "10.10.0.1"),
+            "{what}: b does not reach its gateway"
+        );
+        assert_eq!(
+            sb.tcp_ask("host", "127.0.0.1", 8080).as_deref(),
+            Some("hello-from-a"),
+            "{what}: the published port does not answer"
+        );
+        assert!(sb.pings("b", &a));
+        assert_clean(&sb, what);
+    }
+    assert!(sb.pings("c", &a));
+}

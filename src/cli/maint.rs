@@ -39,6 +39,7 @@ pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
                 print_lines([serde_json::to_string_pretty(&report)?]);
             } else {
                 print_lines(report.removed.iter().map(|r| r.to_string()));
+                print_lines(report.repaired.iter().map(|r| format!("repaired {r}")));
                 for k in &report.kept {
                     eprintln!("nsnet: gc: kept {k}");
                 }

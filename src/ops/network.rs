@@ -333,6 +333,28 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
         what: format!("locking {}", ctx.state_dir.display()),
         source: e,
     })?;
+    let (index, repaired) = ensure_up_locked(ctx, host, spec)?;
+    if !repaired.is_empty() {
+        tracing::warn!(
+            "bridge {} of network {} had been deleted: made it again and attached its {} endpoint(s) to it again",
+            spec.bridge,
+            spec.name,
+            repaired.len()
+        );
+    }
+    Ok(index)
+}
+
+/// [`ensure_up`] for a caller that holds nsnet's lock. A bridge made here
+/// while endpoints of its network exist was deleted under them (`ip link del
+/// nsbr-NAME`): the kernel detaches a deleted bridge's ports, it does not
+/// delete them, so their host veths are still there, cut off; they are
+/// attached to the new bridge. Returns a line per endpoint attached again.
+pub(crate) fn ensure_up_locked(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+) -> Result<(u32, Vec<String>)> {
     let ns = "host";
     let mut created = false;
     let index = match host
@@ -367,7 +389,92 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
             tracing::warn!("removing bridge {} after a failure: {e}", spec.bridge);
         }
     }
-    configured.map(|()| index)
+    configured?;
+    let repaired = if created {
+        attach_ports(ctx, host, spec, index)?
+    } else {
+        Vec::new()
+    };
+    Ok((index, repaired))
+}
+
+/// Attaches to bridge `bridge` (its index) every host veth of the network's
+/// endpoints that exists and is not on it, with its port options (hairpin
+/// for published ports); returns a line for each.
+fn attach_ports(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+    bridge: u32,
+) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let endpoints = ctx.state()?.endpoints(Some(&spec.name))?;
+    if endpoints.is_empty() {
+        return Ok(lines);
+    }
+    let links: std::collections::HashMap<String, crate::netlink::Link> = host
+        .links()
+        .map_err(nl_err("host", "listing interfaces"))?
+        .into_iter()
+        .map(|l| (l.name.clone(), l))
+        .collect();
+    for ep in endpoints {
+        let Some(link) = links.get(&ep.host_ifname) else {
+            continue;
+        };
+        if link.kind != LinkKind::Veth || link.master == Some(bridge) {
+            continue;
+        }
+        host.set_master(link.index, Some(bridge)).map_err(nl_err(
+            "host",
+            format!("attaching {} to {}", ep.host_ifname, spec.bridge),
+        ))?;
+        if !ep.ports.is_empty() {
+            host.set_bridge_port(link.index, false, true)
+                .map_err(nl_err(
+                    "host",
+                    format!("setting bridge port options of {}", ep.host_ifname),
+                ))?;
+        }
+        lines.push(format!(
+            "veth {} of endpoint {} ({} {}): attached to bridge {} again",
+            ep.host_ifname, ep.id, ep.target, ep.ifname, spec.bridge
+        ));
+    }
+    Ok(lines)
+}
+
+/// For gc and `firewall reload` (which hold the operations lock exclusively
+/// and nsnet's lock): a network with endpoints whose bridge was deleted gets
+/// it back whole, and every endpoint's veth that is not on its bridge is
+/// attached again. Returns a line per repair.
+pub(crate) fn repair_ports(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+) -> Result<Vec<String>> {
+    let endpoints = ctx.state()?.endpoints(Some(&spec.name))?;
+    if endpoints.is_empty() {
+        return Ok(Vec::new());
+    }
+    let links = host.links().map_err(nl_err("host", "listing interfaces"))?;
+    let has = |name: &str| links.iter().find(|l| l.name == name);
+    if !endpoints.iter().any(|e| has(&e.host_ifname).is_some()) {
+        return Ok(Vec::new());
+    }
+    let existed = has(&spec.bridge).is_some_and(|l| l.kind == LinkKind::Bridge && l.up);
+    let (index, mut lines) = ensure_up_locked(ctx, host, spec)?;
+    if !existed {
+        lines.insert(
+            0,
+            format!(
+                "bridge {} of network {}: made again (it was missing or down)",
+                spec.bridge, spec.name
+            ),
+        );
+    }
+    lines.extend(attach_ports(ctx, host, spec, index)?);
+    Ok(lines)
 }
 
 /// Gateway addresses, sysctls, up, and the network's firewall elements.

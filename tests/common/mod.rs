@@ -478,3 +478,16 @@ impl Sandbox {
         ));
     }
 }
+
+impl Sandbox {
+    /// Global addresses of the sandbox's own link `link`, as `ADDR/LEN`.
+    pub fn global_addresses_of_link(&self, link: &str) -> Vec<String> {
+        self.json(&format!("ip -j addr show dev {link} scope global"))
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| Some(format!("{}/{}", a["local"].as_str()?, a["prefixlen"])))
+            .collect()
+    }
+}

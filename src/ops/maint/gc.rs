@@ -10,6 +10,8 @@
 //!    connect died before it made the veth): leases, ports, firewall elements;
 //!    and endpoints whose namespace is gone (by its inode) while the kernel
 //!    has not yet destroyed their veth: the veth as well;
+//!    Then networks whose bridge was deleted under live endpoints get it
+//!    back, and their veths are attached to it again;
 //! 5. `nsv…` veths on this store's bridges that no endpoint owns;
 //! 6. bridges left half made by a first connect that was killed (down, no
 //!    gateway, sysctls or firewall elements missing) when no endpoint and no
@@ -53,6 +55,9 @@ pub struct GcReport {
     pub removed: Vec<Removed>,
     /// Garbage kept on purpose (a dead pod whose members still run).
     pub kept: Vec<String>,
+    /// What was put right (a deleted bridge made again, its endpoints' veths
+    /// attached to it again).
+    pub repaired: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -80,6 +85,7 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
     gc.pods()?;
     gc.runs();
     gc.vanished_endpoints()?;
+    gc.detached_ports()?;
     gc.stray_veths()?;
     gc.half_made_networks()?;
     gc.orphans()?;
@@ -475,6 +481,29 @@ impl<'a> Gc<'a> {
         }
         // What failed is still recorded: the next gc tries it again.
         drop(journal);
+        Ok(())
+    }
+
+    /// Step 4b: networks whose bridge was deleted under their endpoints
+    /// (`ip link del nsbr-NAME` detaches the bridge's ports, it does not
+    /// delete them): the bridge is made again, whole, and the endpoints'
+    /// veths are attached to it again.
+    fn detached_ports(&mut self) -> Result<()> {
+        let _lock = crate::ops::lock::Lock::acquire(&self.ctx.state_dir).map_err(|e| {
+            crate::ops::Error::Io {
+                what: format!("locking {}", self.ctx.state_dir.display()),
+                source: e,
+            }
+        })?;
+        for spec in self.networks.clone() {
+            match crate::ops::network::repair_ports(self.ctx, &mut self.host, &spec) {
+                Ok(lines) => self.report.repaired.extend(lines),
+                Err(e) => self
+                    .report
+                    .errors
+                    .push(format!("network {}: {e}", spec.name)),
+            }
+        }
         Ok(())
     }
 

@@ -26,7 +26,6 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
     let networks = ctx.config()?.networks()?;
     let endpoints = ctx.state()?.endpoints(None)?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let up = up_networks(&mut host, &networks, &endpoints)?;
     let base = Base::new();
     let before = list()?;
     let mut lines = Vec::new();
@@ -39,6 +38,12 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
         ),
     }
     firewall::redeclare_base()?;
+    // A bridge deleted under its endpoints: back, whole, with their veths
+    // (which the kernel only detached) on it again.
+    for spec in &networks {
+        lines.extend(crate::ops::network::repair_ports(ctx, &mut host, spec)?);
+    }
+    let up = up_networks(&mut host, &networks, &endpoints)?;
 
     let expected = Expected::new(&networks, &endpoints, |n| up.contains(&n.name));
     let drift = expected.compare(&base, before.as_ref());
