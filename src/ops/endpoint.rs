@@ -120,9 +120,18 @@ pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
 /// (`spec` must be the definition of `req.network`).
 pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<Endpoint> {
     let _lock = network::lock_shared(ctx, &spec.name)?;
-    // Removed (or removed and made again) since the caller read it?
+    // Removed (or removed and made again) since the caller read it? Its
+    // inbound policy may have changed meanwhile (a concurrent CNI ADD sets
+    // it): the same network still, connected as it is now.
     match ctx.config()?.network(&spec.name)? {
-        Some(now) if now == *spec => connected(ctx, spec, req),
+        Some(now)
+            if NetworkSpec {
+                inbound: now.inbound,
+                ..spec.clone()
+            } == now =>
+        {
+            connected(ctx, &now, req)
+        }
         Some(_) => Err(Error::Invalid(format!(
             "network {} was removed and created again meanwhile; try again",
             spec.name
