@@ -559,3 +559,44 @@ fn endpoints_of_a_deleted_bridge_are_attached_again_by_gc_reload_and_connect() {
     }
     assert!(sb.pings("c", &a));
 }
+
+/// What the race of issue 24.1 left before its fix (and what a store written
+/// by an nsnet of that time may hold): an endpoint whose network's definition
+/// is gone, its veth on a bridge no network owns. `check` reported it but gc
+/// did nothing, and a network created again under the name inherited it. gc
+/// now releases such an endpoint and takes the ownerless bridge down.
+#[test]
+fn gc_releases_endpoints_whose_network_is_no_longer_defined_and_their_bridge() {
+    let sb = Sandbox::new();
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    sb.netns(&["a"]);
+    sb.ok(&["network", "connect", "web", "a", "-p", "8080:80"]);
+    // The definition goes, as the rm that raced the connect deleted it.
+    sb.sh_ok("sqlite3 /run/nsnet-config/nsnet.db \"DELETE FROM networks WHERE name = 'web'\"");
+    let out = sb.nsnet(&["check"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("its network web is not defined"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = sb.ok(&["gc"]);
+    assert!(out.contains("removed endpoint web/"), "{out}");
+    assert!(out.contains("removed bridge nsbr-web"), "{out}");
+    assert_eq!(sb.links("host"), ["lo"]);
+    assert_eq!(sb.links("a"), ["lo"]);
+    assert!(
+        sb.nft_elements()
+            .iter()
+            .all(|(_, e)| !e.contains("nsbr-web")
+                && !e.contains("8080")
+                && !e.contains("10.10.0.")),
+        "{:?}",
+        sb.nft_elements()
+    );
+    assert_clean(&sb, "after gc");
+    assert_eq!(sb.ok(&["gc"]), "");
+    sb.ok(&["network", "create", "web", "--subnet", "10.10.0.0/24"]);
+    let web = inspect(&sb, "web");
+    assert_eq!(web["endpoints"], serde_json::json!([]));
+    assert_eq!(web["leases"], serde_json::json!([]));
+}

@@ -6,12 +6,14 @@
 //! 2. dead pods (pause process gone; or a creation that was killed);
 //! 3. `nsnet run` namespaces whose run process is gone and in which no
 //!    process is left (a killed run's command keeps its network);
-//! 4. endpoints whose host veth is gone (their namespace was deleted, or a
-//!    connect died before it made the veth): leases, ports, firewall elements;
-//!    and endpoints whose namespace is gone (by its inode) while the kernel
-//!    has not yet destroyed their veth: the veth as well;
-//!    Then networks whose bridge was deleted under live endpoints get it
-//!    back, and their veths are attached to it again;
+//! 4. endpoints whose network is not defined (and then their bridge, if no
+//!    network owns it and no port is left on it); endpoints whose host veth
+//!    is gone (their namespace was deleted, or a connect died before it made
+//!    the veth): leases, ports, firewall elements; and endpoints whose
+//!    namespace is gone (by its inode) while the kernel has not yet destroyed
+//!    their veth: the veth as well. Then networks whose bridge was deleted
+//!    under live endpoints get it back, and their veths are attached to it
+//!    again;
 //! 5. `nsv…` veths on this store's bridges that no endpoint owns;
 //! 6. bridges left half made by a first connect that was killed (down, no
 //!    gateway, sysctls or firewall elements missing) when no endpoint and no
@@ -84,6 +86,7 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
     drop(progress);
     gc.pods()?;
     gc.runs();
+    gc.undefined_networks()?;
     gc.vanished_endpoints()?;
     gc.detached_ports()?;
     gc.stray_veths()?;
@@ -145,6 +148,12 @@ impl<'a> Gc<'a> {
     /// Tears an endpoint down (journaled, so a gc killed meanwhile is finished
     /// by the next one); true when nothing failed.
     fn release(&mut self, ep: &Endpoint, reason: &str) -> bool {
+        let bridge = self.bridge_of(ep);
+        self.release_on(ep, &bridge, reason)
+    }
+
+    /// [`Gc::release`] of an endpoint on bridge `bridge`.
+    fn release_on(&mut self, ep: &Endpoint, bridge: &str, reason: &str) -> bool {
         let journal = match InFlight::begin(self.ctx, [ep.id.as_str()]) {
             Ok(j) => j,
             Err(e) => {
@@ -154,8 +163,7 @@ impl<'a> Gc<'a> {
                 return false;
             }
         };
-        let bridge = self.bridge_of(ep);
-        let errors = endpoint::teardown(&mut self.host, &mut self.state, &bridge, ep);
+        let errors = endpoint::teardown(&mut self.host, &mut self.state, bridge, ep);
         drop(journal);
         if errors.is_empty() {
             self.report.removed.push(Removed {
@@ -409,6 +417,89 @@ impl<'a> Gc<'a> {
                     reason: gone,
                 });
             }
+        }
+    }
+
+    /// Step 4a: endpoints whose network is not defined, what a `network rm`
+    /// that raced their connect left before networks had locks of their own
+    /// (a store of that time may still hold them): each is released, on the
+    /// bridge its veth is on; then such a bridge, when no defined network owns
+    /// it and no port is left on it, goes with its elements.
+    fn undefined_networks(&mut self) -> Result<()> {
+        let orphans: Vec<Endpoint> = self
+            .endpoints()?
+            .into_iter()
+            .filter(|e| !self.networks.iter().any(|n| n.name == e.network))
+            .collect();
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        let links = self.links()?;
+        let mut bridges: Vec<(u32, String)> = Vec::new();
+        for ep in &orphans {
+            let bridge = links
+                .iter()
+                .find(|l| l.name == ep.host_ifname)
+                .and_then(|l| l.master)
+                .and_then(|m| links.iter().find(|b| b.index == m))
+                .filter(|b| b.kind == LinkKind::Bridge)
+                .map(|b| (b.index, b.name.clone()));
+            let name = bridge.as_ref().map(|b| b.1.clone()).unwrap_or_default();
+            let reason = format!("its network {} is not defined", ep.network);
+            self.release_on(ep, &name, &reason);
+            if let Some(b) = bridge.filter(|b| !bridges.contains(b)) {
+                bridges.push(b);
+            }
+        }
+        let links = self.links()?;
+        for (index, name) in bridges {
+            if self.networks.iter().any(|n| n.bridge == name)
+                || links.iter().any(|l| l.master == Some(index))
+            {
+                continue;
+            }
+            self.ownerless_bridge(index, &name);
+        }
+        Ok(())
+    }
+
+    /// Deletes bridge `name` (index `index`), which no network owns, and every
+    /// element a network on it could have had (deletes skip missing ones).
+    fn ownerless_bridge(&mut self, index: u32, name: &str) {
+        let gateways: Vec<std::net::IpAddr> = self
+            .host
+            .addresses(Some(index))
+            .map(|a| a.into_iter().map(|a| a.net.addr()).collect())
+            .unwrap_or_default();
+        let mut errors = Vec::new();
+        if let Err(e) = self.host.delete_link(index) {
+            errors.push(format!("deleting bridge {name}: {e}"));
+        }
+        if let Ok(Some(mut fw)) = Firewall::open_existing() {
+            for internal in [true, false] {
+                let rules = crate::firewall::NetworkRules {
+                    bridge: name,
+                    internal,
+                    isolate: true,
+                    routed: true,
+                    masquerade: true,
+                    gateways: gateways.clone(),
+                };
+                if let Err(e) = fw.remove_network(&rules) {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        if errors.is_empty() {
+            self.report.removed.push(Removed {
+                kind: "bridge",
+                object: name.to_owned(),
+                reason: "no network owns it and no port is left on it".into(),
+            });
+        } else {
+            self.report
+                .errors
+                .push(format!("bridge {name}: {}", errors.join("; ")));
         }
     }
 
