@@ -90,14 +90,37 @@ pub fn private_dir(dir: &Path) -> Result<()> {
 
 /// Makes sure the database at `path` is a regular file of nsnet's user, mode
 /// 0600 (created so when missing), never a link to somewhere else.
+///
+/// The file is looked at through an `O_PATH` descriptor, never opened for
+/// reading or writing: closing a real descriptor of a file drops every POSIX
+/// lock this process holds on it, SQLite's included. A process with the
+/// database open already (a second connection, as a connect opens one in
+/// `reinstall_if_deleted`) thus lost its shared lock, so another process
+/// closing its last connection took the database for its own, checkpointed
+/// and removed the WAL under it: commits were lost and readers failed with
+/// "disk I/O error ... file truncated?" (SQLite error 522). An `O_PATH`
+/// descriptor holds no lock and drops none when closed.
 pub fn private_file(path: &Path) -> Result<()> {
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+        Err(rustix::io::Errno::NOENT) => {
+            // Not there: this process cannot have it open either.
+            let made = rustix::fs::open(
+                path,
+                OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            );
+            drop(made.map_err(errno(path))?);
+            rustix::fs::open(path, flags, Mode::empty())
+        }
+        other => other,
+    }
     .map_err(errno(path))?;
     let st = rustix::fs::fstat(&fd).map_err(errno(path))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink {
+        // O_PATH | O_NOFOLLOW opens the link itself rather than failing.
+        return Err(Error::Symlink(path.to_owned()));
+    }
     let me = rustix::process::geteuid().as_raw();
     if st.st_uid != me {
         return Err(Error::Foreign {
@@ -107,7 +130,10 @@ pub fn private_file(path: &Path) -> Result<()> {
         });
     }
     if st.st_mode & 0o077 != 0 {
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600)).map_err(errno(path))?;
+        // fchmod does not take an O_PATH descriptor; its /proc link names
+        // the same file, whatever happened to `path` since.
+        rustix::fs::chmod(fd_path(&fd).as_str(), Mode::from_raw_mode(0o600))
+            .map_err(errno(path))?;
     }
     Ok(())
 }

@@ -787,3 +787,47 @@ impl State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// This process's POSIX locks on the file with inode `ino`, from the
+    /// kernel's own list (`/proc/locks`).
+    fn my_locks_on(ino: u64) -> usize {
+        let me = std::process::id().to_string();
+        std::fs::read_to_string("/proc/locks")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("POSIX"))
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // `1: POSIX ADVISORY READ PID MAJ:MIN:INODE START END`
+                f.get(4) == Some(&me.as_str())
+                    && f.get(5).and_then(|d| d.rsplit(':').next()) == Some(&ino.to_string())
+            })
+            .count()
+    }
+
+    /// A second connection opened in the same process must not drop the
+    /// locks SQLite holds for the first: before, `private_file` opened and
+    /// closed the database file, which drops every POSIX lock of the process
+    /// on it, and another process could then take the database for its own
+    /// and remove the WAL under the first connection (lost commits, "disk
+    /// I/O error ... file truncated?").
+    #[test]
+    fn opening_the_store_twice_keeps_the_first_connections_locks() {
+        let dir = std::env::temp_dir().join(format!("nsnet-store-locks-{}", std::process::id()));
+        let first = State::open(&dir).unwrap();
+        // A read keeps the WAL's shared lock on the database file.
+        let _ = first.pods().unwrap();
+        let ino = std::fs::metadata(dir.join("nsnet.db")).unwrap().ino();
+        let before = my_locks_on(ino);
+        assert!(before > 0, "SQLite holds no lock on the database file");
+        let second = State::open(&dir).unwrap();
+        assert_eq!(my_locks_on(ino), before, "the second open dropped locks");
+        drop((first, second));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

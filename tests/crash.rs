@@ -391,6 +391,8 @@ fn gc_collects_a_killed_run_whose_pid_another_process_got_since() {
     sb.wait_for("the run to die", || {
         !sb.sh(&format!("test -d /proc/{pid}")).status.success()
     });
+    // Its command lives on in its namespace and keeps it: kill it too.
+    sb.kill_run_namespace("r1");
     // Give its PID to a new process (the sandbox is quiet: the next fork gets it).
     let mut reused = false;
     for _ in 0..20 {

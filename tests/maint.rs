@@ -493,6 +493,8 @@ fn gc_releases_the_namespace_and_endpoint_of_a_killed_nsnet_run() {
     sb.wait_for("the run to die", || {
         !sb.sh(&format!("kill -0 {pid}")).status.success()
     });
+    // Its command lives on in its namespace and keeps it: kill it too.
+    sb.kill_run_namespace(&id);
     let out = gc(&sb);
     assert!(
         out.contains(&format!("removed endpoint web/run:{id} (")),
@@ -1267,6 +1269,8 @@ fn gc_collects_a_killed_named_run_and_one_killed_while_it_started() {
     sb.wait_for("the run to die", || {
         !sb.sh(&format!("kill -0 {pid}")).status.success()
     });
+    // Its command lives on in its namespace and keeps it: kill it too.
+    sb.kill_run_namespace("r1");
     let out = gc(&sb);
     assert!(out.contains("removed endpoint web/run:r1 ("), "{out}");
     assert!(
@@ -1294,6 +1298,7 @@ fn gc_collects_a_killed_named_run_and_one_killed_while_it_started() {
             !kill_at(&sb, &line, took * rng.unit()),
             "the run ended by itself"
         );
+        sb.kill_run_namespace(&format!("k{i}"));
         gc(&sb);
         assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "", "round {i}");
         assert!(leases(&sb, "web").is_empty(), "round {i}");

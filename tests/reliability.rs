@@ -607,7 +607,7 @@ fn malformed_inputs_are_refused_with_their_exact_error_and_change_nothing() {
         (cli(&["network", "connect", "base", "b", "--ip", "10.99.0.5"]), "nsnet: network connect base b: address 10.99.0.5 is not in subnet 10.90.0.0/24", 0),
         (cli(&["network", "connect", "base", "b", "--ip", "10.90.0.1"]), "nsnet: network connect base b: address 10.90.0.1 is reserved in 10.90.0.0/24 (the gateway)", 0),
         (cli(&["network", "connect", "base", "b", "--ip", "fd00::5"]), "nsnet: network connect base b: network base has no IPv6 subnet for address fd00::5", 0),
-        (cli(&["network", "connect", "base", "a"]), "nsnet: network connect base a: a is already connected to network base (as eth1)", 0),
+        (cli(&["network", "connect", "base", "a"]), "nsnet: network connect base a: a is already connected to network base (as eth1); give --ifname for a second interface", 0),
         (cli(&["network", "connect", "base", "b", "--ifname", "lo"]), "nsnet: network connect base b: namespace b: interface lo already exists", 0),
         (cli(&["network", "connect", "base", "b", "--ifname", "a-very-long-ifname"]), r#"nsnet: invalid value 'a-very-long-ifname' for '--ifname <IFNAME>': interface name "a-very-long-ifname" is too long (18 bytes, at most 15)"#, 0),
         (cli(&["network", "connect", "base", "b", "--mac", "01:00:00:00:00:01"]), "nsnet: invalid value '01:00:00:00:00:01' for '--mac <MAC>': MAC address 01:00:00:00:00:01 is a multicast address", 0),

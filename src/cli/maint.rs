@@ -45,6 +45,7 @@ pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
                         .map(|r| r.to_string())
                         .chain(report.restored.iter().map(|r| format!("restored {r}"))),
                 );
+                print_lines(report.repaired.iter().map(|r| format!("repaired {r}")));
                 for k in &report.kept {
                     eprintln!("nsnet: gc: kept {k}");
                 }

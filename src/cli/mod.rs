@@ -93,7 +93,7 @@ pub fn main() -> ExitCode {
         config_dir: cli.config_dir.clone(),
     };
     let result = match &cli.command {
-        Command::Netns(cmd) => netns::run(cmd),
+        Command::Netns(cmd) => netns::run(&ctx, cmd),
         Command::Link(cmd) => link::run(cmd),
         Command::Network(cmd) => network::run(&ctx, cmd),
         Command::Port(cmd) => port::run(&ctx, cmd),

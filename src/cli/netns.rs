@@ -10,7 +10,9 @@ use std::process::ExitCode;
 pub enum NetnsCommand {
     /// Create a named network namespace (visible to `ip netns`), with `lo` up.
     Add { name: NetnsName },
-    /// Delete a named namespace.
+    /// Delete a named namespace; its endpoints on nsnet networks are
+    /// disconnected first (addresses and published ports released), a pod's
+    /// namespace is refused (use `pod rm`).
     Del { name: NetnsName },
     /// List named namespaces, including those made by `ip netns add`.
     Ls {
@@ -28,13 +30,17 @@ pub enum NetnsCommand {
     Pin { pid: u32, name: NetnsName },
 }
 
-pub fn run(cmd: &NetnsCommand) -> Result<ExitCode> {
+pub fn run(ctx: &ops::Context, cmd: &NetnsCommand) -> Result<ExitCode> {
     match cmd {
         NetnsCommand::Add { name } => {
             ops::netns::add(name).with_context(|| format!("netns add {name}"))?
         }
         NetnsCommand::Del { name } => {
-            ops::netns::delete(name).with_context(|| format!("netns del {name}"))?
+            let notes =
+                ops::netns::delete(ctx, name).with_context(|| format!("netns del {name}"))?;
+            for note in notes {
+                eprintln!("nsnet: {note}");
+            }
         }
         NetnsCommand::Pin { pid, name } => {
             ops::netns::pin(*pid, name).with_context(|| format!("netns pin {pid} {name}"))?

@@ -105,12 +105,44 @@ fn address_requests(
 
 /// Attaches `req.target` to the network; returns the endpoint made.
 pub fn connect(ctx: &Context, req: &ConnectRequest) -> Result<Endpoint> {
-    connect_to(ctx, &network::get(ctx, &req.network)?, req)
+    // The definition is read under the network's lock: a `network rm` either
+    // finished before (no network) or waits until this connect is done.
+    let lock = network::lock_shared(ctx, req.network.as_str())?;
+    match network::get(ctx, &req.network) {
+        Ok(spec) => connected(ctx, &spec, req),
+        Err(e) => {
+            lock.remove_if_unused();
+            Err(e)
+        }
+    }
 }
 
-/// [`connect`] to a network whose definition the caller has just read (`spec`
-/// must be the definition of `req.network`): saves reading it again.
+/// [`connect`] to a network whose definition the caller has read before
+/// (`spec` must be the definition of `req.network`).
 pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<Endpoint> {
+    let _lock = network::lock_shared(ctx, &spec.name)?;
+    // Removed (or removed and made again) since the caller read it? Its
+    // inbound policy may have changed meanwhile (a concurrent CNI ADD sets
+    // it): the same network still, connected as it is now.
+    match ctx.config()?.network(&spec.name)? {
+        Some(now)
+            if NetworkSpec {
+                inbound: now.inbound,
+                ..spec.clone()
+            } == now =>
+        {
+            connected(ctx, &now, req)
+        }
+        Some(_) => Err(Error::Invalid(format!(
+            "network {} was removed and created again meanwhile; try again",
+            spec.name
+        ))),
+        None => Err(Error::UnknownNetwork(spec.name.clone())),
+    }
+}
+
+/// The connect itself, under the network's lock held shared.
+fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<Endpoint> {
     let requests = address_requests(spec, &req.ips)?;
     if spec.internal && !req.ports.is_empty() {
         return Err(Error::Invalid(format!(
@@ -125,9 +157,29 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
     tracing::debug!("connect: target {} open", req.target);
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let id = match &req.id {
-        Some(id) => format!("{}/{id}", spec.name),
-        None => format!("{}/{inode}", spec.name),
+    // Already on this network (a pod connected at its creation, say): a
+    // second interface only when asked for by name.
+    let mut here = Vec::new();
+    for ep in state.endpoints_in(&spec.name, inode)? {
+        let live = host
+            .link_by_name(&ep.host_ifname)
+            .map_err(nl_err("host", "looking up a veth"))?
+            .is_some();
+        if live {
+            here.push(ep);
+        }
+    }
+    if let (Some(first), None) = (here.first(), &req.ifname) {
+        return Err(Error::Invalid(format!(
+            "{} is already connected to network {} (as {}); give --ifname for a second interface",
+            req.target, spec.name, first.ifname
+        )));
+    }
+    let id = match (&req.id, &req.ifname) {
+        (Some(id), _) => format!("{}/{id}", spec.name),
+        // A second interface of the namespace on this network.
+        (None, Some(name)) if !here.is_empty() => format!("{}/{inode}:{name}", spec.name),
+        (None, _) => format!("{}/{inode}", spec.name),
     };
     if let Some(old) = state.endpoint(&id)? {
         if host
@@ -606,6 +658,29 @@ pub fn disconnect_id(ctx: &Context, network: &NetworkName, id: &str) -> Result<b
     } else {
         Err(Error::Teardown {
             what: format!("disconnecting {id} from {network}"),
+            errors,
+        })
+    }
+}
+
+/// Detaches the endpoint `ep` (a pod's, when the pod goes): as
+/// [`disconnect_id`], and also when its network's definition is gone.
+pub fn disconnect_endpoint(ctx: &Context, ep: &Endpoint) -> Result<()> {
+    require_admin()?;
+    let bridge = ctx
+        .config()?
+        .network(&ep.network)?
+        .map(|n| n.bridge)
+        .unwrap_or_default();
+    let mut state = ctx.state()?;
+    let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
+    let _in_flight = super::maint::InFlight::begin(ctx, [ep.id.as_str()])?;
+    let errors = teardown(&mut host, &mut state, &bridge, ep);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Teardown {
+            what: format!("disconnecting {} from {}", ep.target, ep.network),
             errors,
         })
     }

@@ -190,6 +190,9 @@ pub fn add(req: &LinkAddRequest) -> Result<LinkAdded> {
         None => default_name(&req.a, &taken_b),
     };
 
+    refuse_address_held(&mut nl_a, &ns_a, req.addr)?;
+    refuse_address_held(&mut nl_b, &ns_b, req.peer_addr)?;
+
     nl_a.add_veth(&VethSpec {
         name: &name,
         peer_name: &peer_name,
@@ -229,6 +232,33 @@ pub fn add(req: &LinkAddRequest) -> Result<LinkAdded> {
         peer_ns: req.b.to_string(),
         peer_name,
     })
+}
+
+/// Refuses an address that namespace `ns` has already, on any interface
+/// (whatever its prefix length): a second `link add` with the same
+/// addresses would give it twice, on a new veth pair, and the routes of
+/// both would compete.
+fn refuse_address_held(nl: &mut Netlink, ns: &Netns, addr: Option<IpNet>) -> Result<()> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let held = nl
+        .addresses(None)
+        .map_err(nl_err(ns.label(), "listing addresses"))?;
+    let Some(found) = held.iter().find(|a| a.net.addr() == addr.addr()) else {
+        return Ok(());
+    };
+    let on = nl
+        .link_by_index(found.index)
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("interface {}", found.index), |l| l.name);
+    Err(Error::Invalid(format!(
+        "namespace {} already has address {} (as {} on {on}); delete it first or choose another",
+        ns.label(),
+        addr.addr(),
+        found.net
+    )))
 }
 
 fn find_index(nl: &mut Netlink, ns: &str, name: &str) -> Result<u32> {

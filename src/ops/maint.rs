@@ -12,9 +12,11 @@
 //! A process killed with SIGKILL loses its lock with its file descriptors: a
 //! crash can never block gc. This beats a grace period ("only collect records
 //! older than N seconds"): it needs no clock, never collects a slow operation,
-//! and never waits to collect a dead one. Lock order is always `ops.lock`,
-//! then the network lock (bridge and base ruleset, taken inside connect), so
-//! the two never deadlock.
+//! and never waits to collect a dead one. Lock order is always a network's
+//! own lock (`networks/NAME.lock`, which serialises its removal with its
+//! connects: [`crate::ops::lock::NetworkLock`]), then `ops.lock`, then the
+//! process-wide lock (bridge and base ruleset, taken inside connect), so they
+//! never deadlock; gc, check and reload take no network's lock.
 //!
 //! **The journal** (`STATE_DIR/inflight/NSVxxx`). The shared holder also writes
 //! a file per endpoint it works on, named by the endpoint's host veth, and
@@ -48,7 +50,7 @@ mod table;
 pub(crate) use alive::find_netns;
 pub(crate) use check::bridge_problems;
 pub use check::{check, Drift};
-pub use gc::{gc, GcReport, Removed};
+pub use gc::{collect_run, gc, GcReport, Removed};
 pub use reload::{networks_in_use, reinstall_if_deleted, reload};
 
 use super::{Context, Error, Result};
@@ -353,6 +355,27 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
 /// still runs: a PID given to another process since is not it.
 pub(crate) fn recorded_process_runs(pid: u32, start: Option<u64>) -> bool {
     process_runs(pid) && start.is_none_or(|s| start_time(pid) == Some(s))
+}
+
+/// Processes (not zombies) in the network namespace mounted at `pinned`
+/// (a pod's or a run's `net`): none when nothing is mounted there.
+pub(crate) fn processes_in(pinned: &Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(net) = std::fs::metadata(pinned) else {
+        return Vec::new();
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| m.ino() == net.ino() && m.dev() == net.dev())
+        })
+        .filter(|pid| process_runs(*pid))
+        .collect()
 }
 
 /// Whether process `pid` runs (exists and is not a zombie).

@@ -40,9 +40,49 @@ pub fn lo_up(nl: &mut crate::netlink::Netlink, label: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn delete(name: &NetnsName) -> Result<()> {
+/// Deletes the name `name` (the namespace itself goes when nothing else
+/// holds it), after releasing what nsnet gave the namespace: each of its
+/// endpoints is disconnected (veth, addresses, published ports), one note
+/// line each, returned. Without that the leases and ports stayed claimed
+/// until a gc. A pod's namespace is refused: `pod rm` removes a pod whole.
+pub fn delete(ctx: &super::Context, name: &NetnsName) -> Result<Vec<String>> {
     require_admin()?;
-    Ok(netns::delete(name)?)
+    let path = netns::named_path(name);
+    // A name `ip netns` made but never mounted (or a leftover): no namespace
+    // to release anything of.
+    let inode = Netns::by_name(name).and_then(|ns| ns.inode()).ok();
+    // No store yet: nsnet gave nothing to anyone (and makes none here).
+    let inode = inode.filter(|_| ctx.state_dir.join("nsnet.db").exists());
+    let mut notes = Vec::new();
+    if let Some(inode) = inode {
+        let state = ctx.state()?;
+        if let Some(pod) = state.pods()?.into_iter().find(|p| p.net_inode == inode) {
+            return Err(super::Error::Invalid(format!(
+                "namespace {name} is pod {}'s; remove the pod with nsnet pod rm {}",
+                pod.name, pod.name
+            )));
+        }
+        let endpoints: Vec<_> = state
+            .endpoints(None)?
+            .into_iter()
+            .filter(|e| e.netns_inode == inode)
+            .collect();
+        drop(state);
+        for ep in &endpoints {
+            super::endpoint::disconnect_endpoint(ctx, ep)?;
+            let mut held: Vec<String> = ep.addresses.iter().map(|a| a.to_string()).collect();
+            held.extend(ep.ports.iter().map(|p| p.to_string()));
+            notes.push(format!(
+                "note: disconnected {name} {} from network {} (released {})",
+                ep.ifname,
+                ep.network,
+                held.join(", ")
+            ));
+        }
+    }
+    tracing::debug!("netns del: deleting {}", path.display());
+    netns::delete(name)?;
+    Ok(notes)
 }
 
 /// Names the network namespace of process `pid`, keeping it alive after the

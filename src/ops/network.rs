@@ -1,7 +1,7 @@
 //! Bridge networks: create, list, inspect, remove, and bringing a network's
 //! kernel objects up on first use.
 
-use super::lock::Lock;
+use super::lock::{Lock, NetworkLock};
 use super::{nl_err, Context, Error, Result};
 use crate::firewall::foreign::{self, ForeignNet};
 use crate::firewall::{self, Firewall, NetworkRules};
@@ -352,6 +352,28 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
         what: format!("locking {}", ctx.state_dir.display()),
         source: e,
     })?;
+    let (index, repaired) = ensure_up_locked(ctx, host, spec)?;
+    if !repaired.is_empty() {
+        tracing::warn!(
+            "bridge {} of network {} had been deleted: made it again and attached its {} endpoint(s) to it again",
+            spec.bridge,
+            spec.name,
+            repaired.len()
+        );
+    }
+    Ok(index)
+}
+
+/// [`ensure_up`] for a caller that holds nsnet's lock. A bridge made here
+/// while endpoints of its network exist was deleted under them (`ip link del
+/// nsbr-NAME`): the kernel detaches a deleted bridge's ports, it does not
+/// delete them, so their host veths are still there, cut off; they are
+/// attached to the new bridge. Returns a line per endpoint attached again.
+pub(crate) fn ensure_up_locked(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+) -> Result<(u32, Vec<String>)> {
     let ns = "host";
     let mut created = false;
     let index = match host
@@ -403,7 +425,92 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
             tracing::warn!("after a failure: {e}");
         }
     }
-    configured.map(|()| index)
+    configured?;
+    let repaired = if created {
+        attach_ports(ctx, host, spec, index)?
+    } else {
+        Vec::new()
+    };
+    Ok((index, repaired))
+}
+
+/// Attaches to bridge `bridge` (its index) every host veth of the network's
+/// endpoints that exists and is not on it, with its port options (hairpin
+/// for published ports); returns a line for each.
+fn attach_ports(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+    bridge: u32,
+) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let endpoints = ctx.state()?.endpoints(Some(&spec.name))?;
+    if endpoints.is_empty() {
+        return Ok(lines);
+    }
+    let links: std::collections::HashMap<String, crate::netlink::Link> = host
+        .links()
+        .map_err(nl_err("host", "listing interfaces"))?
+        .into_iter()
+        .map(|l| (l.name.clone(), l))
+        .collect();
+    for ep in endpoints {
+        let Some(link) = links.get(&ep.host_ifname) else {
+            continue;
+        };
+        if link.kind != LinkKind::Veth || link.master == Some(bridge) {
+            continue;
+        }
+        host.set_master(link.index, Some(bridge)).map_err(nl_err(
+            "host",
+            format!("attaching {} to {}", ep.host_ifname, spec.bridge),
+        ))?;
+        if !ep.ports.is_empty() {
+            host.set_bridge_port(link.index, false, true)
+                .map_err(nl_err(
+                    "host",
+                    format!("setting bridge port options of {}", ep.host_ifname),
+                ))?;
+        }
+        lines.push(format!(
+            "veth {} of endpoint {} ({} {}): attached to bridge {} again",
+            ep.host_ifname, ep.id, ep.target, ep.ifname, spec.bridge
+        ));
+    }
+    Ok(lines)
+}
+
+/// For gc and `firewall reload` (which hold the operations lock exclusively
+/// and nsnet's lock): a network with endpoints whose bridge was deleted gets
+/// it back whole, and every endpoint's veth that is not on its bridge is
+/// attached again. Returns a line per repair.
+pub(crate) fn repair_ports(
+    ctx: &Context,
+    host: &mut Netlink,
+    spec: &NetworkSpec,
+) -> Result<Vec<String>> {
+    let endpoints = ctx.state()?.endpoints(Some(&spec.name))?;
+    if endpoints.is_empty() {
+        return Ok(Vec::new());
+    }
+    let links = host.links().map_err(nl_err("host", "listing interfaces"))?;
+    let has = |name: &str| links.iter().find(|l| l.name == name);
+    if !endpoints.iter().any(|e| has(&e.host_ifname).is_some()) {
+        return Ok(Vec::new());
+    }
+    let existed = has(&spec.bridge).is_some_and(|l| l.kind == LinkKind::Bridge && l.up);
+    let (index, mut lines) = ensure_up_locked(ctx, host, spec)?;
+    if !existed {
+        lines.insert(
+            0,
+            format!(
+                "bridge {} of network {}: made again (it was missing or down)",
+                spec.bridge, spec.name
+            ),
+        );
+    }
+    lines.extend(attach_ports(ctx, host, spec, index)?);
+    Ok(lines)
 }
 
 /// Gateway addresses, sysctls, up, and the network's firewall elements.
@@ -489,6 +596,20 @@ fn bridge_mac(bridge: &str) -> [u8; 6] {
 /// elements, its leases and its definition. Goes on past errors and reports them all.
 pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
     require_admin()?;
+    // Connects to it finish first; those that come after find no network.
+    let lock = NetworkLock::exclusive(&ctx.state_dir, name.as_str())?;
+    let removed = remove_locked(ctx, name, force);
+    // Safe whatever happened: nobody else holds it (a later connect makes it again).
+    lock.remove();
+    removed
+}
+
+/// Network `network`'s lock, held shared (by a connect; see [`NetworkLock`]).
+pub(crate) fn lock_shared(ctx: &Context, network: &str) -> Result<NetworkLock> {
+    Ok(NetworkLock::shared(&ctx.state_dir, network)?)
+}
+
+fn remove_locked(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
     let spec = get(ctx, name)?;
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;

@@ -15,7 +15,7 @@ use crate::names::{NetnsName, NetworkName, Target};
 use crate::netns::{self, Netns};
 use crate::ports::PortSpec;
 use crate::privilege::require_admin;
-use crate::store::PodRecord;
+use crate::store::{Endpoint, PodRecord};
 use rustix::mount::UnmountFlags;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
@@ -252,12 +252,58 @@ fn find(ctx: &Context, name: &str) -> Result<PodRecord> {
         .ok_or_else(|| Error::Invalid(format!("pod {name} does not exist")))
 }
 
+/// Every pod, each with the networks it is on now (see [`endpoints`]).
 pub fn list(ctx: &Context) -> Result<Vec<PodRecord>> {
-    Ok(ctx.state()?.pods()?)
+    let state = ctx.state()?;
+    let all = state.endpoints(None)?;
+    Ok(state
+        .pods()?
+        .into_iter()
+        .map(|p| with_networks(p, &all))
+        .collect())
 }
 
+/// A pod, with the networks it is on now (see [`endpoints`]).
 pub fn get(ctx: &Context, name: &str) -> Result<PodRecord> {
-    find(ctx, name)
+    let pod = find(ctx, name)?;
+    let all = ctx.state()?.endpoints(None)?;
+    Ok(with_networks(pod, &all))
+}
+
+/// Whether `ep` is an endpoint of `pod`: in its network namespace, however
+/// it was connected (by `pod create`, or since by `network connect NET
+/// POD`), or recorded for it by `pod create` (id `NETWORK/pod:NAME`) before
+/// its namespace's inode was.
+fn is_pods(pod: &PodRecord, ep: &Endpoint) -> bool {
+    (pod.net_inode != 0 && ep.netns_inode == pod.net_inode)
+        || ep
+            .id
+            .strip_prefix(ep.network.as_str())
+            .and_then(|rest| rest.strip_prefix("/pod:"))
+            == Some(pod.name.as_str())
+}
+
+/// A pod's endpoints. They are the one record of the networks a pod is on:
+/// `pod ls`, `pod inspect` and `pod rm` go by them, so a network connected
+/// after creation shows and is released, and one removed is gone.
+pub fn endpoints(state: &crate::store::State, pod: &PodRecord) -> Result<Vec<Endpoint>> {
+    Ok(state
+        .endpoints(None)?
+        .into_iter()
+        .filter(|e| is_pods(pod, e))
+        .collect())
+}
+
+/// `pod` with `networks` as its endpoints say, in their order, once each.
+fn with_networks(mut pod: PodRecord, all: &[Endpoint]) -> PodRecord {
+    let mut networks: Vec<String> = Vec::new();
+    for ep in all.iter().filter(|e| is_pods(&pod, e)) {
+        if !networks.contains(&ep.network) {
+            networks.push(ep.network.clone());
+        }
+    }
+    pod.networks = networks;
+    pod
 }
 
 /// What a command joins to run in the pod.
@@ -390,13 +436,10 @@ pub fn remove(ctx: &Context, name: &str, force: bool) -> Result<()> {
         stop_pid(pod.pid, GRACE);
     }
     tracing::debug!("pod rm: members and pause process stopped");
-    for network in &pod.networks {
-        let Ok(network) = network.parse::<NetworkName>() else {
-            continue;
-        };
-        match endpoint::disconnect_id(ctx, &network, &format!("pod:{name}")) {
-            Ok(_) | Err(Error::UnknownNetwork(_)) => {}
-            Err(e) => errors.push(e.to_string()),
+    // Every endpoint in its namespace, also those connected after creation.
+    for ep in endpoints(&ctx.state()?, &pod)? {
+        if let Err(e) = endpoint::disconnect_endpoint(ctx, &ep) {
+            errors.push(e.to_string());
         }
     }
     if let Ok(ns_name) = name.parse::<NetnsName>() {

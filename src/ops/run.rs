@@ -9,7 +9,9 @@
 //! A run's own namespace is pinned at `STATE_DIR/runs/ID/net` while the command
 //! runs (so `container:ID` can join it) and released with its endpoint, ports
 //! and lease when the command exits. `STATE_DIR/runs/ID/pid` holds the run's
-//! PID, so gc collects a run whose process was killed, named or not.
+//! PID, so gc collects a run whose process was killed, named or not, once no
+//! process is left in its namespace (a killed run's command lives on, and
+//! keeps its network); then `run --name ID` reuses the name at once.
 
 use super::endpoint::{self, ConnectRequest};
 use super::spawn::{self, CommandSpec, Joined};
@@ -126,12 +128,34 @@ pub const PID_FILE: &str = "pid";
 /// the operations lock shared, so gc (which holds it exclusively) never sees
 /// a directory in the making: one without a PID file was left by a run killed
 /// while it started.
+///
+/// A name taken by a run of which nothing runs any more (its `nsnet run` was
+/// killed, and its command too) is collected first, as gc would, and reused.
 fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
+    let running = || {
+        let pids = super::maint::processes_in(&dir.join("net"));
+        Error::Invalid(format!(
+            "a run named {id} is running already{}",
+            if pids.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (processes in its namespace: {})",
+                    pids.iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ))
+    };
+    // Before the lock below: collecting holds the operations lock exclusively.
+    if dir.exists() && !super::maint::collect_run(ctx, id)? {
+        return Err(running());
+    }
     let _starting = super::maint::InFlight::begin(ctx, std::iter::empty())?;
     if dir.exists() {
-        return Err(Error::Invalid(format!(
-            "a run named {id} is running already"
-        )));
+        return Err(running());
     }
     let made = (|| {
         let me = std::process::id();

@@ -464,3 +464,30 @@ impl Sandbox {
         child.wait_with_output().expect("waiting for the plugin")
     }
 }
+
+impl Sandbox {
+    /// Kills (SIGKILL) every process left in the namespace of `nsnet run
+    /// --name ID` (its command, once the run itself was killed): a run lives
+    /// as long as any process is in its namespace.
+    pub fn kill_run_namespace(&self, id: &str) {
+        self.sh_ok(&format!(
+            "ino=$(stat -c %i /run/nsnet/runs/{id}/net 2>/dev/null) || exit 0
+             for p in /proc/[0-9]*; do
+                 [ \"$(stat -L -c %i $p/ns/net 2>/dev/null)\" = \"$ino\" ] && kill -9 ${{p#/proc/}}
+             done; true"
+        ));
+    }
+}
+
+impl Sandbox {
+    /// Global addresses of the sandbox's own link `link`, as `ADDR/LEN`.
+    pub fn global_addresses_of_link(&self, link: &str) -> Vec<String> {
+        self.json(&format!("ip -j addr show dev {link} scope global"))
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| Some(format!("{}/{}", a["local"].as_str()?, a["prefixlen"])))
+            .collect()
+    }
+}

@@ -4,11 +4,16 @@
 //!
 //! 1. endpoints named by journals of killed connects and disconnects;
 //! 2. dead pods (pause process gone; or a creation that was killed);
-//! 3. `nsnet run` namespaces whose run process is gone;
-//! 4. endpoints whose host veth is gone (their namespace was deleted, or a
-//!    connect died before it made the veth): leases, ports, firewall elements;
-//!    and endpoints whose namespace is gone (by its inode) while the kernel
-//!    has not yet destroyed their veth: the veth as well;
+//! 3. `nsnet run` namespaces whose run process is gone and in which no
+//!    process is left (a killed run's command keeps its network);
+//! 4. endpoints whose network is not defined (and then their bridge, if no
+//!    network owns it and no port is left on it); endpoints whose host veth
+//!    is gone (their namespace was deleted, or a connect died before it made
+//!    the veth): leases, ports, firewall elements; and endpoints whose
+//!    namespace is gone (by its inode) while the kernel has not yet destroyed
+//!    their veth: the veth as well. Then networks whose bridge was deleted
+//!    under live endpoints get it back, and their veths are attached to it
+//!    again;
 //! 5. `nsv…` veths on this store's bridges that no endpoint owns;
 //! 6. bridges left half made by a first connect that was killed (down, no
 //!    gateway, sysctls or firewall elements missing) when no endpoint and no
@@ -57,6 +62,9 @@ pub struct GcReport {
     /// What was missing and is back: nsnet's rules in other firewalls that a
     /// reload of Docker, firewalld or the user's firewall dropped.
     pub restored: Vec<String>,
+    /// What was put right (a deleted bridge made again, its endpoints' veths
+    /// attached to it again).
+    pub repaired: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -73,13 +81,7 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
     require_admin()?;
     let _ops = Exclusive::acquire(ctx)?;
     let journals = super::interrupted(ctx)?;
-    let mut gc = Gc {
-        ctx,
-        networks: ctx.config()?.networks()?,
-        state: ctx.state()?,
-        host: Netlink::new().map_err(nl_err("host", "opening netlink"))?,
-        report: GcReport::default(),
-    };
+    let mut gc = Gc::new(ctx)?;
     let mut progress =
         crate::progress::Progress::new("gc: finishing interrupted operations", journals.len());
     for j in journals {
@@ -89,13 +91,32 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
     drop(progress);
     gc.pods()?;
     gc.runs();
+    gc.undefined_networks()?;
     gc.vanished_endpoints()?;
+    gc.detached_ports()?;
     gc.stray_veths()?;
     gc.half_made_networks()?;
     gc.orphans()?;
     gc.stale_elements()?;
     gc.foreign_rules()?;
     Ok(gc.report)
+}
+
+/// For `nsnet run --name ID` that finds the name taken: collects run `ID`
+/// as gc would if nothing of it runs any more (its `nsnet run` process is
+/// gone and no process is left in its namespace). Returns whether the name
+/// is free now.
+pub fn collect_run(ctx: &Context, id: &str) -> Result<bool> {
+    let _ops = Exclusive::acquire(ctx)?;
+    let path = super::runs_dir(ctx).join(id);
+    if path.exists() {
+        let mut gc = Gc::new(ctx)?;
+        gc.run(&path, id.to_owned());
+        for line in gc.report.errors.iter().chain(&gc.report.kept) {
+            tracing::debug!("run {id}: {line}");
+        }
+    }
+    Ok(!path.exists())
 }
 
 /// An endpoint as gc's lines name it: id, namespace, interface, what it holds.
@@ -111,7 +132,17 @@ fn holdings(ep: &Endpoint) -> String {
     )
 }
 
-impl Gc<'_> {
+impl<'a> Gc<'a> {
+    fn new(ctx: &'a Context) -> Result<Self> {
+        Ok(Gc {
+            ctx,
+            networks: ctx.config()?.networks()?,
+            state: ctx.state()?,
+            host: Netlink::new().map_err(nl_err("host", "opening netlink"))?,
+            report: GcReport::default(),
+        })
+    }
+
     fn bridge_of(&self, ep: &Endpoint) -> String {
         self.networks
             .iter()
@@ -123,6 +154,12 @@ impl Gc<'_> {
     /// Tears an endpoint down (journaled, so a gc killed meanwhile is finished
     /// by the next one); true when nothing failed.
     fn release(&mut self, ep: &Endpoint, reason: &str) -> bool {
+        let bridge = self.bridge_of(ep);
+        self.release_on(ep, &bridge, reason)
+    }
+
+    /// [`Gc::release`] of an endpoint on bridge `bridge`.
+    fn release_on(&mut self, ep: &Endpoint, bridge: &str, reason: &str) -> bool {
         let journal = match InFlight::begin(self.ctx, [ep.id.as_str()]) {
             Ok(j) => j,
             Err(e) => {
@@ -132,8 +169,7 @@ impl Gc<'_> {
                 return false;
             }
         };
-        let bridge = self.bridge_of(ep);
-        let errors = endpoint::teardown(&mut self.host, &mut self.state, &bridge, ep);
+        let errors = endpoint::teardown(&mut self.host, &mut self.state, bridge, ep);
         drop(journal);
         if errors.is_empty() {
             self.report.removed.push(Removed {
@@ -312,9 +348,18 @@ impl Gc<'_> {
         };
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
+            self.run(&entry.path(), id);
+        }
+    }
+
+    /// Step 3 for the run whose directory is `path`. A run lives as long as
+    /// any process is in its namespace: its command outlives a killed `nsnet
+    /// run` (or has children that do), and needs the network it was given.
+    fn run(&mut self, path: &std::path::Path, id: String) {
+        {
             // `PID\nSTART\n`; from before start times were kept, `PID\n`.
-            let recorded = std::fs::read_to_string(entry.path().join(crate::ops::run::PID_FILE))
-                .unwrap_or_default();
+            let recorded =
+                std::fs::read_to_string(path.join(crate::ops::run::PID_FILE)).unwrap_or_default();
             let mut lines = recorded.lines().map(|l| l.trim().parse::<u64>().ok());
             let (pid, start) = match (lines.next().flatten(), lines.next().flatten()) {
                 (Some(pid), start) => (u32::try_from(pid).ok(), start),
@@ -324,7 +369,16 @@ impl Gc<'_> {
                 ),
             };
             if pid.is_some_and(|p| super::recorded_process_runs(p, start)) {
-                continue;
+                return;
+            }
+            let left = super::processes_in(&path.join("net"));
+            if !left.is_empty() {
+                self.report.kept.push(format!(
+                    "run {id}: its nsnet run process{} is gone but {} process(es) still run in its namespace (PIDs {left:?}); they keep its network until they end",
+                    pid.map(|p| format!(" {p}")).unwrap_or_default(),
+                    left.len(),
+                ));
+                return;
             }
             let (gone, endpoint_gone) = match pid {
                 Some(pid) => (
@@ -348,12 +402,12 @@ impl Gc<'_> {
             for ep in eps.iter().filter(|e| e.id.ends_with(&suffix)) {
                 ok &= self.release(ep, &endpoint_gone);
             }
-            let net = entry.path().join("net");
+            let net = path.join("net");
             let _ = rustix::mount::unmount(&net, rustix::mount::UnmountFlags::DETACH);
             for r in [
                 std::fs::remove_file(&net),
-                std::fs::remove_file(entry.path().join(crate::ops::run::PID_FILE)),
-                std::fs::remove_dir(entry.path()),
+                std::fs::remove_file(path.join(crate::ops::run::PID_FILE)),
+                std::fs::remove_dir(path),
             ] {
                 if let Err(e) = r {
                     if e.kind() != std::io::ErrorKind::NotFound {
@@ -369,6 +423,89 @@ impl Gc<'_> {
                     reason: gone,
                 });
             }
+        }
+    }
+
+    /// Step 4a: endpoints whose network is not defined, what a `network rm`
+    /// that raced their connect left before networks had locks of their own
+    /// (a store of that time may still hold them): each is released, on the
+    /// bridge its veth is on; then such a bridge, when no defined network owns
+    /// it and no port is left on it, goes with its elements.
+    fn undefined_networks(&mut self) -> Result<()> {
+        let orphans: Vec<Endpoint> = self
+            .endpoints()?
+            .into_iter()
+            .filter(|e| !self.networks.iter().any(|n| n.name == e.network))
+            .collect();
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        let links = self.links()?;
+        let mut bridges: Vec<(u32, String)> = Vec::new();
+        for ep in &orphans {
+            let bridge = links
+                .iter()
+                .find(|l| l.name == ep.host_ifname)
+                .and_then(|l| l.master)
+                .and_then(|m| links.iter().find(|b| b.index == m))
+                .filter(|b| b.kind == LinkKind::Bridge)
+                .map(|b| (b.index, b.name.clone()));
+            let name = bridge.as_ref().map(|b| b.1.clone()).unwrap_or_default();
+            let reason = format!("its network {} is not defined", ep.network);
+            self.release_on(ep, &name, &reason);
+            if let Some(b) = bridge.filter(|b| !bridges.contains(b)) {
+                bridges.push(b);
+            }
+        }
+        let links = self.links()?;
+        for (index, name) in bridges {
+            if self.networks.iter().any(|n| n.bridge == name)
+                || links.iter().any(|l| l.master == Some(index))
+            {
+                continue;
+            }
+            self.ownerless_bridge(index, &name);
+        }
+        Ok(())
+    }
+
+    /// Deletes bridge `name` (index `index`), which no network owns, and every
+    /// element a network on it could have had (deletes skip missing ones).
+    fn ownerless_bridge(&mut self, index: u32, name: &str) {
+        let gateways: Vec<std::net::IpAddr> = self
+            .host
+            .addresses(Some(index))
+            .map(|a| a.into_iter().map(|a| a.net.addr()).collect())
+            .unwrap_or_default();
+        let mut errors = Vec::new();
+        if let Err(e) = self.host.delete_link(index) {
+            errors.push(format!("deleting bridge {name}: {e}"));
+        }
+        if let Ok(Some(mut fw)) = Firewall::open_existing() {
+            for internal in [true, false] {
+                let rules = crate::firewall::NetworkRules {
+                    bridge: name,
+                    internal,
+                    isolate: true,
+                    routed: true,
+                    masquerade: true,
+                    gateways: gateways.clone(),
+                };
+                if let Err(e) = fw.remove_network(&rules) {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        if errors.is_empty() {
+            self.report.removed.push(Removed {
+                kind: "bridge",
+                object: name.to_owned(),
+                reason: "no network owns it and no port is left on it".into(),
+            });
+        } else {
+            self.report
+                .errors
+                .push(format!("bridge {name}: {}", errors.join("; ")));
         }
     }
 
@@ -442,6 +579,29 @@ impl Gc<'_> {
         }
         // What failed is still recorded: the next gc tries it again.
         drop(journal);
+        Ok(())
+    }
+
+    /// Step 4b: networks whose bridge was deleted under their endpoints
+    /// (`ip link del nsbr-NAME` detaches the bridge's ports, it does not
+    /// delete them): the bridge is made again, whole, and the endpoints'
+    /// veths are attached to it again.
+    fn detached_ports(&mut self) -> Result<()> {
+        let _lock = crate::ops::lock::Lock::acquire(&self.ctx.state_dir).map_err(|e| {
+            crate::ops::Error::Io {
+                what: format!("locking {}", self.ctx.state_dir.display()),
+                source: e,
+            }
+        })?;
+        for spec in self.networks.clone() {
+            match crate::ops::network::repair_ports(self.ctx, &mut self.host, &spec) {
+                Ok(lines) => self.report.repaired.extend(lines),
+                Err(e) => self
+                    .report
+                    .errors
+                    .push(format!("network {}: {e}", spec.name)),
+            }
+        }
         Ok(())
     }
 

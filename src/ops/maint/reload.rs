@@ -26,7 +26,6 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
     let networks = ctx.config()?.networks()?;
     let endpoints = ctx.state()?.endpoints(None)?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let up = up_networks(&mut host, &networks, &endpoints)?;
     let base = Base::new();
     let before = list()?;
     let mut lines = Vec::new();
@@ -39,6 +38,12 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
         ),
     }
     firewall::redeclare_base()?;
+    // A bridge deleted under its endpoints: back, whole, with their veths
+    // (which the kernel only detached) on it again.
+    for spec in &networks {
+        lines.extend(crate::ops::network::repair_ports(ctx, &mut host, spec)?);
+    }
+    let up = up_networks(&mut host, &networks, &endpoints)?;
 
     let clusters = ctx.config()?.clusters()?;
     let expected = Expected::new(&networks, &endpoints, &clusters, |n| up.contains(&n.name));
@@ -104,9 +109,12 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
 }
 
 /// Whether nsnet has networks in use in this namespace: endpoints recorded,
-/// or a bridge of one of its networks (other than `except`) exists. Then
-/// `table inet nsnet` must hold their elements, and a missing table means
-/// someone deleted it (or flushed the ruleset).
+/// or a bridge of one of its networks (other than `except`) is up. Both
+/// come only after the base ruleset was declared (a first connect declares
+/// it under nsnet's lock, then brings the bridge up, then records its
+/// endpoint), so a missing `table inet nsnet` seen *after* this says true
+/// means someone deleted it (or flushed the ruleset). A bridge that exists
+/// but is down may be one a first connect is making right now.
 pub fn networks_in_use(ctx: &Context, host: &mut Netlink, except: Option<&str>) -> Result<bool> {
     if !ctx.state()?.endpoints(None)?.is_empty() {
         return Ok(true);
@@ -115,6 +123,7 @@ pub fn networks_in_use(ctx: &Context, host: &mut Netlink, except: Option<&str>) 
         .links()
         .map_err(nl_err("host", "listing interfaces"))?
         .into_iter()
+        .filter(|l| l.up)
         .map(|l| l.name)
         .collect();
     Ok(ctx
@@ -131,6 +140,10 @@ pub fn networks_in_use(ctx: &Context, host: &mut Netlink, except: Option<&str>) 
 /// every other endpoint's published ports and masquerade would stay broken.
 /// Runs before the connect holds the operations lock (reload takes it
 /// exclusively).
+///
+/// The tables are looked at again after the networks in use: a first connect
+/// beside this one may have declared them in between (they did not exist
+/// yet, nobody deleted them), and only evidence seen before the look counts.
 pub fn reinstall_if_deleted(ctx: &Context) -> Result<Vec<String>> {
     // Both tables there: nothing to do. `bridge nsnet` alone missing: an
     // older nsnet declared the base ruleset (or someone deleted it), and the
@@ -139,7 +152,9 @@ pub fn reinstall_if_deleted(ctx: &Context) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    if !networks_in_use(ctx, &mut host, None)? {
+    if !networks_in_use(ctx, &mut host, None)?
+        || firewall::Firewall::tables_exist()? == (true, true)
+    {
         return Ok(Vec::new());
     }
     reload(ctx)
