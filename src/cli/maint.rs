@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
             Ok(if drift.is_empty() {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(1)
+                ExitCode::from(super::exit::NO)
             })
         }
         MaintArgs::Firewall(FirewallCommand::Reload) => {

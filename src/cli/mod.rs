@@ -106,8 +106,45 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("nsnet: {}", error_line(&e));
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// nsnet's exit codes (README, "Exit status"), shell and Docker style.
+pub mod exit {
+    /// The answer is no: a path is blocked (`doctor`), records drift (`check`).
+    pub const NO: u8 = 1;
+    /// The command line is wrong: unknown option, bad value, missing argument.
+    pub const USAGE: u8 = 2;
+    /// nsnet itself failed (the message says what and why).
+    pub const FAILED: u8 = 125;
+    /// The command was found but cannot run (not executable, bad working directory).
+    pub const CANNOT_RUN: u8 = 126;
+    /// The command was not found.
+    pub const NOT_FOUND: u8 = 127;
+}
+
+/// The exit code for a failure: 126/127 when the user's command could not be
+/// started (like a shell), 125 for every other failure of nsnet's own.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    for cause in e.chain() {
+        if let Some(nsnet::ops::Error::CannotRun { source, .. }) = cause.downcast_ref() {
+            return ExitCode::from(cannot_run_code(source));
+        }
+        if let Some(nsnet::ops::Error::BadWorkdir { .. }) = cause.downcast_ref() {
+            return ExitCode::from(exit::CANNOT_RUN);
+        }
+    }
+    ExitCode::from(exit::FAILED)
+}
+
+/// 127 when the command does not exist, 126 when it exists but cannot run.
+pub fn cannot_run_code(e: &std::io::Error) -> u8 {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        exit::NOT_FOUND
+    } else {
+        exit::CANNOT_RUN
     }
 }
 
@@ -120,7 +157,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or_default();
             eprintln!("nsnet: {}", first.trim_start_matches("error: "));
-            ExitCode::from(2)
+            ExitCode::from(exit::USAGE)
         }
         _ => {
             let _ = e.print();
@@ -150,12 +187,14 @@ fn init_logging(verbose: bool) {
 }
 
 /// One line from an error chain. Our errors print their cause inline, so a cause
-/// whose text the line already ends with is not repeated.
+/// whose text the line already ends with (give or take std's "(os error N)") is
+/// not repeated.
 fn error_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        if line.ends_with(&text) {
+        let plain = text.split(" (os error").next().unwrap_or(&text);
+        if line.ends_with(&text) || line.ends_with(plain) {
             continue;
         }
         if !line.is_empty() {

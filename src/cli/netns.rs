@@ -20,7 +20,7 @@ pub enum NetnsCommand {
     /// Run a command inside a named namespace; its exit status is passed through.
     Exec {
         name: NetnsName,
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(required = true, trailing_var_arg = true)]
         command: Vec<OsString>,
     },
     /// Name the network namespace of a running process, keeping it alive after the
@@ -63,17 +63,11 @@ fn exec(name: &NetnsName, command: &[OsString]) -> Result<ExitCode> {
     nsnet::netns::enter_for_exec(&ns, Some(name)).with_context(context)?;
     let (program, args) = command.split_first().context("no command given")?;
     let err = std::process::Command::new(program).args(args).exec();
-    eprintln!(
-        "nsnet: {}: cannot run {}: {err}",
-        context(),
-        program.to_string_lossy()
-    );
-    // The shell's convention: 127 when the command is not found, 126 otherwise.
-    Ok(ExitCode::from(
-        if err.kind() == std::io::ErrorKind::NotFound {
-            127
-        } else {
-            126
-        },
-    ))
+    let code = super::cannot_run_code(&err);
+    let err = nsnet::ops::Error::CannotRun {
+        program: program.to_string_lossy().into_owned(),
+        source: err,
+    };
+    eprintln!("nsnet: {}: {err}", context());
+    Ok(ExitCode::from(code))
 }

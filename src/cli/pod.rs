@@ -40,7 +40,7 @@ pub enum PodCommand {
         /// Run in the background and print its PID.
         #[arg(long)]
         detach: bool,
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(required = true, trailing_var_arg = true)]
         command: Vec<OsString>,
     },
     /// List pods.

@@ -19,7 +19,7 @@ pub struct RunArgs {
     /// Name this run's namespace, for `--network container:NAME`.
     #[arg(long)]
     name: Option<NetnsName>,
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, trailing_var_arg = true)]
     command: Vec<OsString>,
 }
 
@@ -32,7 +32,16 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
             argv: args.command.clone(),
             ..Default::default()
         },
+        connected: Some(announce),
     };
     let code = run::run(ctx, &req).context("run")?;
     Ok(ExitCode::from(code))
+}
+
+/// The ports a run published, on stderr (stdout is the command's): with
+/// `-p 80` this is where the user learns the host port nsnet picked.
+fn announce(ep: &nsnet::store::Endpoint) {
+    for port in &ep.ports {
+        eprintln!("nsnet: run: published {port}");
+    }
 }

@@ -70,6 +70,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("working directory {}: {}", dir.display(), crate::netlink::kernel_message(source.raw_os_error().unwrap_or(0), &None))]
+    BadWorkdir {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -68,6 +68,9 @@ pub struct RunRequest {
     pub ports: Vec<PortSpec>,
     pub name: Option<NetnsName>,
     pub command: CommandSpec,
+    /// Called with the run's endpoint once it is connected, before the command
+    /// starts (the CLI prints the host ports it got).
+    pub connected: Option<fn(&crate::store::Endpoint)>,
 }
 
 fn run_dir(ctx: &Context, id: &str) -> PathBuf {
@@ -206,7 +209,7 @@ fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
     let endpoint_id = format!("run:{id}");
     let result = (|| -> Result<u8> {
         if let Some(network) = &network {
-            endpoint::connect(
+            let ep = endpoint::connect(
                 ctx,
                 &ConnectRequest {
                     network: network.clone(),
@@ -218,6 +221,9 @@ fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
                     id: Some(endpoint_id.clone()),
                 },
             )?;
+            if let Some(announce) = req.connected {
+                announce(&ep);
+            }
         }
         let joined = Joined {
             net: Some(dir.join("net")),
