@@ -179,3 +179,104 @@ fn exit_codes_follow_one_scheme() {
     exits(&sb, &["network", "rm", "nope"], 125);
     exits(&sb, &["pod", "exec", "nope", "--", "true"], 125);
 }
+
+/// Runs nsnet as user nobody inside the sandbox.
+fn as_nobody(sb: &Sandbox, args: &[&str]) -> Output {
+    sb.command("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(common::NSNET)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// SQLite's own words, which must never reach a user alone.
+fn assert_no_raw_store_error(err: &str) {
+    for raw in ["Error code", "SQLITE_", "attempt to write", "os error"] {
+        assert!(!err.contains(raw), "raw store error {raw:?}: {err}");
+    }
+}
+
+/// Issue 24.11: listings opened the databases for writing ("attempt to write
+/// a readonly database: Error code 1544"), and a damaged file said
+/// "Error code 26" without a word on what to do.
+#[test]
+fn listings_need_no_write_access_and_store_errors_say_what_to_do() {
+    let sb = Sandbox::new();
+    // Nothing recorded yet: empty listings, and nothing is created.
+    for args in [
+        &["network", "ls"][..],
+        &["pod", "ls"],
+        &["port", "ls"],
+        &["network", "ls", "--json"],
+    ] {
+        sb.ok(args);
+    }
+    sb.fails(&["network", "inspect", "web"], "network web does not exist");
+    sb.sh_ok("test ! -e /run/nsnet/nsnet.db && test ! -e /run/nsnet-config/nsnet.db");
+    sb.ok(&["network", "create", "web", "--subnet", "10.89.2.0/24"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web", "-p", "8080:80"]);
+    // As a user who may not read root's records: one line that says so.
+    for args in [
+        &["network", "ls"][..],
+        &["network", "inspect", "web"],
+        &["pod", "ls"],
+        &["port", "ls"],
+        &["graph"],
+        &["run", "--", "true"],
+    ] {
+        let out = as_nobody(&sb, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert!(
+            err.contains("run nsnet as root") || err.contains("(run it as root)"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_no_raw_store_error(&err);
+    }
+    // On a read-only file system the listings still work.
+    sb.sh_ok(
+        "mount --bind /run/nsnet-config /run/nsnet-config && \
+         mount -o remount,bind,ro /run/nsnet-config && \
+         mount --bind /run/nsnet /run/nsnet && mount -o remount,bind,ro /run/nsnet",
+    );
+    let ls = sb.ok(&["network", "ls"]);
+    assert!(ls.contains("web") && ls.contains("10.89.2.0/24"), "{ls}");
+    assert!(sb.ok(&["pod", "ls"]).contains("p1"));
+    assert!(sb.ok(&["port", "ls"]).contains("8080->80/tcp"));
+    let inspect = sb.ok(&["network", "inspect", "web"]);
+    assert!(inspect.contains("10.89.2.0/24"), "{inspect}");
+    // A change says why it cannot be made.
+    let out = sb.nsnet(&["network", "create", "db"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("read-only file system"), "{err}");
+    assert_no_raw_store_error(&err);
+    sb.sh_ok("umount /run/nsnet && umount /run/nsnet-config");
+    // A damaged file is named, with the way out.
+    sb.sh_ok(
+        "rm -f /run/nsnet-config/nsnet.db-wal /run/nsnet-config/nsnet.db-shm && \
+         head -c 4096 /dev/zero | tr '\\0' x > /run/nsnet-config/nsnet.db",
+    );
+    for args in [&["network", "ls"][..], &["network", "create", "db"]] {
+        let out = sb.nsnet(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(125), "{err}");
+        assert!(
+            err.contains("/run/nsnet-config/nsnet.db is damaged") && err.contains("move it aside"),
+            "{err}"
+        );
+        assert_no_raw_store_error(&err);
+    }
+    // The way out works: moved aside, nsnet starts afresh.
+    sb.sh_ok("mv /run/nsnet-config/nsnet.db /run/nsnet-config/nsnet.db.damaged");
+    sb.ok(&["network", "ls"]);
+}

@@ -126,10 +126,11 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
         NetworkCommand::Ls { json } => {
             let nets = network::list(ctx).context("network ls")?;
             if *json {
-                let state = ctx.state().context("network ls")?;
                 let mut out = Vec::new();
                 for spec in &nets {
-                    out.push(describe(spec, &state.endpoints(Some(&spec.name))?));
+                    let eps =
+                        nsnet::ops::view::endpoints(ctx, Some(&spec.name)).context("network ls")?;
+                    out.push(describe(spec, &eps));
                 }
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -143,7 +144,8 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
             let (spec, endpoints) =
                 network::inspect(ctx, name).with_context(|| format!("network inspect {name}"))?;
             let mut out = describe(&spec, &endpoints);
-            let leases = ctx.state()?.leases(&spec.name)?;
+            let leases = nsnet::ops::view::leases(ctx, &spec.name)
+                .with_context(|| format!("network inspect {name}"))?;
             out["leases"] = leases
                 .iter()
                 .map(|(ip, ep)| json!({"address": ip, "endpoint": ep}))

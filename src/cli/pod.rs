@@ -165,10 +165,8 @@ pub fn run(ctx: &Context, cmd: &PodCommand) -> Result<ExitCode> {
 
 /// A pod as JSON: record, status, members, endpoints.
 fn describe(ctx: &Context, pod: &PodRecord) -> Result<Value> {
-    let state = ctx.state()?;
     let id_suffix = format!("/pod:{}", pod.name);
-    let endpoints: Vec<Value> = state
-        .endpoints(None)?
+    let endpoints: Vec<Value> = nsnet::ops::view::endpoints(ctx, None)?
         .into_iter()
         .filter(|e| e.id.ends_with(&id_suffix))
         .map(|e| {

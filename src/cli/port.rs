@@ -20,9 +20,7 @@ pub fn run(ctx: &Context, cmd: &PortCommand) -> Result<ExitCode> {
             if let Some(n) = network {
                 nsnet::ops::network::get(ctx, n).context("port ls")?;
             }
-            let ports = ctx
-                .state()
-                .and_then(|s| Ok(s.ports(network.as_ref().map(|n| n.as_str()))?))
+            let ports = nsnet::ops::view::ports(ctx, network.as_ref().map(|n| n.as_str()))
                 .context("port ls")?;
             if *json {
                 let out: Vec<serde_json::Value> = ports

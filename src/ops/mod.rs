@@ -12,6 +12,7 @@ pub mod pod;
 pub mod rollback;
 pub mod run;
 pub mod spawn;
+pub mod view;
 
 use crate::netlink;
 use crate::privilege::NotPrivileged;
@@ -99,6 +100,15 @@ impl Context {
     }
     pub fn state(&self) -> Result<crate::store::State> {
         Ok(crate::store::State::open(&self.state_dir)?)
+    }
+    /// The definitions, read-only (listings need no write access); `None`
+    /// when none were ever recorded.
+    pub fn config_read(&self) -> Result<Option<crate::store::Config>> {
+        Ok(crate::store::Config::open_read(&self.config_dir)?)
+    }
+    /// The runtime state, read-only; `None` when nothing was ever recorded.
+    pub fn state_read(&self) -> Result<Option<crate::store::State>> {
+        Ok(crate::store::State::open_read(&self.state_dir)?)
     }
 }
 

@@ -290,19 +290,24 @@ pub fn set_inbound(
 
 /// Every network definition.
 pub fn list(ctx: &Context) -> Result<Vec<NetworkSpec>> {
-    Ok(ctx.config()?.networks()?)
+    match ctx.config_read()? {
+        Some(config) => Ok(config.networks()?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// A network's definition and endpoints.
 pub fn inspect(ctx: &Context, name: &NetworkName) -> Result<(NetworkSpec, Vec<Endpoint>)> {
     let spec = get(ctx, name)?;
-    let endpoints = ctx.state()?.endpoints(Some(name.as_str()))?;
+    let endpoints = super::view::endpoints(ctx, Some(name.as_str()))?;
     Ok((spec, endpoints))
 }
 
 pub fn get(ctx: &Context, name: &NetworkName) -> Result<NetworkSpec> {
-    ctx.config()?
-        .network(name.as_str())?
+    ctx.config_read()?
+        .map(|c| c.network(name.as_str()))
+        .transpose()?
+        .flatten()
         .ok_or_else(|| Error::UnknownNetwork(name.to_string()))
 }
 

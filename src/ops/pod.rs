@@ -247,13 +247,18 @@ pub fn members(ctx: &Context, pod: &PodRecord) -> Vec<u32> {
 }
 
 fn find(ctx: &Context, name: &str) -> Result<PodRecord> {
-    ctx.state()?
-        .pod(name)?
+    ctx.state_read()?
+        .map(|s| s.pod(name))
+        .transpose()?
+        .flatten()
         .ok_or_else(|| Error::Invalid(format!("pod {name} does not exist")))
 }
 
 pub fn list(ctx: &Context) -> Result<Vec<PodRecord>> {
-    Ok(ctx.state()?.pods()?)
+    match ctx.state_read()? {
+        Some(state) => Ok(state.pods()?),
+        None => Ok(Vec::new()),
+    }
 }
 
 pub fn get(ctx: &Context, name: &str) -> Result<PodRecord> {

@@ -153,6 +153,7 @@ fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
 /// Runs the command in its mode and returns its exit code; everything the run
 /// made is released afterwards, whatever the command did.
 pub fn run(ctx: &Context, req: &RunRequest) -> Result<u8> {
+    require_admin()?;
     let mode = match &req.mode {
         Some(m) => m.clone(),
         None => Mode::Network(pod::default_network(ctx)?),
@@ -167,7 +168,6 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<u8> {
             "--name names a run's own namespace: only with a network or none".into(),
         ));
     }
-    require_admin()?;
     spawn::block_forwarded_signals();
     match &mode {
         Mode::Host => wait(spawn::spawn(&Joined::default(), &req.command)?.child()?),
