@@ -189,6 +189,30 @@ pub struct Endpoint {
     pub ports: Vec<Published>,
 }
 
+impl Endpoint {
+    /// Who the endpoint belongs to, named as `graph` and `doctor` name it:
+    /// `run:srv`, `pod p1`, the namespace as the user named it (`a`,
+    /// `pid:123`, a path), or `container ID` for one a CNI runtime made.
+    pub fn owner(&self) -> String {
+        owner_of(&self.id, &self.target)
+    }
+}
+
+/// [`Endpoint::owner`] from an endpoint's id and target.
+fn owner_of(id: &str, target: &str) -> String {
+    let local = id.split_once('/').map_or(id, |(_, l)| l);
+    if local.starts_with("run:") {
+        local.to_owned()
+    } else if let Some(pod) = local.strip_prefix("pod:") {
+        format!("pod {pod}")
+    } else if let Some(cni) = local.strip_prefix("cni:") {
+        let container = cni.rsplit_once(':').map_or(cni, |(c, _)| c);
+        format!("container {container}")
+    } else {
+        target.to_owned()
+    }
+}
+
 /// A pod: its pause process and what was set up for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRecord {
@@ -273,7 +297,17 @@ fn open_db_read(dir: &Path) -> Result<Option<(Connection, PathBuf)>> {
     let version = |conn: &Connection| -> rusqlite::Result<i64> {
         conn.pragma_query_value(None, "user_version", |r| r.get(0))
     };
-    let conn = Connection::open_with_flags(&path, flags).map_err(db)?;
+    // Opened for writing (never creating) with writes switched off, where the
+    // file allows it: the last connection to a WAL database removes its -wal
+    // and -shm files on close only if it could write. A file that cannot be
+    // written is opened read-only.
+    let writable = (flags - OpenFlags::SQLITE_OPEN_READ_ONLY) | OpenFlags::SQLITE_OPEN_READ_WRITE;
+    let conn = match Connection::open_with_flags(&path, writable)
+        .and_then(|c| c.pragma_update(None, "query_only", true).map(|()| c))
+    {
+        Ok(conn) => conn,
+        Err(_) => Connection::open_with_flags(&path, flags).map_err(db)?,
+    };
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
     let (conn, version) = match version(&conn) {
         Ok(v) => (conn, v),

@@ -9,6 +9,7 @@ mod link;
 mod maint;
 mod netns;
 mod network;
+mod output;
 mod pod;
 mod port;
 mod run;
@@ -129,6 +130,9 @@ pub mod exit {
 /// started (like a shell), 125 for every other failure of nsnet's own.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
+        if cause.downcast_ref::<output::Usage>().is_some() {
+            return ExitCode::from(exit::USAGE);
+        }
         if let Some(nsnet::ops::Error::CannotRun { source, .. }) = cause.downcast_ref() {
             return ExitCode::from(cannot_run_code(source));
         }

@@ -505,7 +505,7 @@ pub fn remove(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
             endpoints.len(),
             endpoints
                 .iter()
-                .map(|e| format!("{} {}", e.target, e.ifname))
+                .map(|e| format!("{} {}", e.owner(), e.ifname))
                 .collect::<Vec<_>>()
                 .join(", ")
         )));

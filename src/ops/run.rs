@@ -173,8 +173,15 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<u8> {
         Mode::Host => wait(spawn::spawn(&Joined::default(), &req.command)?.child()?),
         Mode::Container(name) => {
             let net = run_dir(ctx, name.as_str()).join("net");
-            Netns::by_path(&net)
-                .map_err(|_| Error::Invalid(format!("no running nsnet run --name {name}")))?;
+            Netns::by_path(&net).map_err(|_| {
+                let pod = pod::get(ctx, name.as_str()).is_ok();
+                let hint = if pod {
+                    format!("; {name} is a pod: --network pod:{name}")
+                } else {
+                    String::new()
+                };
+                Error::Invalid(format!("no running nsnet run --name {name}{hint}"))
+            })?;
             wait(
                 spawn::spawn(
                     &Joined {

@@ -96,13 +96,7 @@ pub fn gc(ctx: &Context) -> Result<GcReport> {
 fn holdings(ep: &Endpoint) -> String {
     let mut parts: Vec<String> = ep.addresses.iter().map(|a| a.to_string()).collect();
     parts.extend(ep.ports.iter().map(|p| p.to_string()));
-    format!(
-        "{} ({} {} {})",
-        ep.id,
-        ep.target,
-        ep.ifname,
-        parts.join(" ")
-    )
+    format!("{} {} {}", ep.owner(), ep.ifname, parts.join(" "))
 }
 
 impl Gc<'_> {
@@ -132,8 +126,9 @@ impl Gc<'_> {
         if errors.is_empty() {
             self.report.removed.push(Removed {
                 kind: "endpoint",
-                object: holdings(ep),
-                reason: reason.to_owned(),
+                // The id alone: `gc --json` keeps prose out of `object`.
+                object: ep.id.clone(),
+                reason: format!("{reason} (it held {})", holdings(ep)),
             });
             true
         } else {
@@ -424,8 +419,8 @@ impl Gc<'_> {
             if errors.is_empty() {
                 self.report.removed.push(Removed {
                     kind: "endpoint",
-                    object: holdings(ep),
-                    reason,
+                    object: ep.id.clone(),
+                    reason: format!("{reason} (it held {})", holdings(ep)),
                 });
             } else {
                 self.report
