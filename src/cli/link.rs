@@ -9,7 +9,9 @@ use std::process::ExitCode;
 pub enum LinkCommand {
     /// Join two namespaces (names or `host`) with a veth pair.
     Add {
+        /// A namespace name, or `host`.
         a: NsSide,
+        /// The other namespace name, or `host`.
         b: NsSide,
         /// Name of the end in A (default: veth-B).
         #[arg(long)]
@@ -29,7 +31,12 @@ pub enum LinkCommand {
         mtu: Option<u32>,
     },
     /// Delete a veth pair by one of its ends.
-    Del { a: NsSide, name: IfName },
+    Del {
+        /// The namespace of the end named (a name, or `host`).
+        a: NsSide,
+        /// The interface name of that end.
+        name: IfName,
+    },
 }
 
 /// `ADDR/LEN`, or `ADDR` alone for a host address, as `ip addr add` reads it.

@@ -26,6 +26,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "NSNET_STATE_DIR",
         default_value = "/run/nsnet"
     )]
@@ -34,12 +35,13 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "NSNET_CONFIG_DIR",
         default_value = "/var/lib/nsnet"
     )]
     pub config_dir: PathBuf,
-    /// Debug logs on stderr.
-    #[arg(short, long, global = true)]
+    /// Debug logs on stderr, with seconds since start on each line.
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -77,6 +79,9 @@ pub enum Command {
     /// Maintenance: gc, check, firewall reload.
     #[command(flatten)]
     Maint(maint::MaintArgs),
+    /// Candidates for shell completion (used by the scripts of `completions`).
+    #[command(name = "__complete", hide = true)]
+    Complete(docs::CompleteArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -101,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::Complete(args) => docs::complete(&ctx, args),
         Command::Maint(args) => maint::run(&ctx, args),
     };
     match result {
@@ -160,7 +166,13 @@ fn clap_error(e: clap::Error) -> ExitCode {
         ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or_default();
-            eprintln!("nsnet: {}", first.trim_start_matches("error: "));
+            // Keep the allowed values of a choice flag on the line.
+            let values = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("[possible values: "))
+                .map(|v| format!(" (possible values: {})", v.trim_end_matches(']')))
+                .unwrap_or_default();
+            eprintln!("nsnet: {}{values}", first.trim_start_matches("error: "));
             ExitCode::from(exit::USAGE)
         }
         _ => {

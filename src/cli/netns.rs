@@ -9,10 +9,16 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum NetnsCommand {
     /// Create a named network namespace (visible to `ip netns`), with `lo` up.
-    Add { name: NetnsName },
+    Add {
+        /// The namespace's name (`/run/netns/NAME`).
+        name: NetnsName,
+    },
     /// Delete a named namespace.
     #[command(visible_aliases = ["delete", "rm"])]
-    Del { name: NetnsName },
+    Del {
+        /// The namespace's name.
+        name: NetnsName,
+    },
     /// List named namespaces, including those made by `ip netns add`.
     Ls {
         #[command(flatten)]
@@ -20,6 +26,7 @@ pub enum NetnsCommand {
     },
     /// Run a command inside a named namespace; its exit status is passed through.
     Exec {
+        /// The namespace's name.
         name: NetnsName,
         /// The command and its arguments (options before it are nsnet's; put
         /// `--` first to be safe).
@@ -32,6 +39,7 @@ pub enum NetnsCommand {
         /// The process whose namespace to name.
         #[arg(value_parser = parse_pid)]
         pid: u32,
+        /// The name to give it (`/run/netns/NAME`).
         name: NetnsName,
     },
 }

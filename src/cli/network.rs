@@ -61,7 +61,8 @@ pub enum NetworkCommand {
     /// Show networks and their endpoints as JSON (an object for one name, an
     /// array for several).
     Inspect {
-        #[arg(required = true)]
+        /// The networks' names.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<NetworkName>,
         /// Accepted like on every listing; inspect always prints JSON.
         #[arg(long)]
@@ -69,7 +70,8 @@ pub enum NetworkCommand {
     },
     /// Remove networks (each refused while endpoints are attached, unless --force).
     Rm {
-        #[arg(required = true)]
+        /// The networks' names.
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<NetworkName>,
         /// Disconnect the endpoints still attached, then remove the network.
         #[arg(short, long)]
@@ -79,7 +81,9 @@ pub enum NetworkCommand {
     Prune,
     /// Attach a namespace (NAME, pid:PID or a namespace file path) to a network.
     Connect {
+        /// The network's name.
         name: NetworkName,
+        /// The namespace: its name, pid:PID, or the path of a namespace file.
         target: Target,
         /// Interface name inside the target; default: the first free ethN.
         #[arg(long)]
@@ -96,7 +100,9 @@ pub enum NetworkCommand {
     },
     /// Detach a namespace from a network.
     Disconnect {
+        /// The network's name.
         name: NetworkName,
+        /// The namespace, as it was connected (name, pid:PID or path).
         target: Target,
         /// Which interface, when the namespace has several on the network.
         #[arg(long)]

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 pub enum PodCommand {
     /// Create a pod: a pause process holding net, IPC, UTS and PID namespaces.
     Create {
+        /// The pod's name (also the name of its network namespace).
         name: NetnsName,
         /// Networks to join (default: the network `nsnet`, made on first use).
         #[arg(long)]
@@ -32,6 +33,7 @@ pub enum PodCommand {
     },
     /// Run a command inside a pod; its status (and stdio) pass through.
     Exec {
+        /// The pod's name.
         name: NetnsName,
         /// Working directory of the command (default: nsnet's own).
         #[arg(long, value_name = "DIR")]
@@ -54,6 +56,7 @@ pub enum PodCommand {
     },
     /// Show a pod as JSON.
     Inspect {
+        /// The pod's name.
         name: NetnsName,
         /// Accepted like on every listing; inspect always prints JSON.
         #[arg(long)]
@@ -61,6 +64,7 @@ pub enum PodCommand {
     },
     /// Remove a pod (refused while members run, unless --force).
     Rm {
+        /// The pod's name.
         name: NetnsName,
         /// Kill the members still running, then remove the pod.
         #[arg(short, long)]
