@@ -302,6 +302,12 @@ fn open_db_read(dir: &Path) -> Result<Option<(Connection, PathBuf)>> {
     // and -shm files on close only if it could write. A file that cannot be
     // written is opened read-only.
     let writable = (flags - OpenFlags::SQLITE_OPEN_READ_ONLY) | OpenFlags::SQLITE_OPEN_READ_WRITE;
+    // Not while a first use applies the schema (see [`open_db`]): a database
+    // switching to WAL reads as damaged ("disk I/O error").
+    let init = InitLock::open_existing(dir)?;
+    if let Some(init) = &init {
+        init.lock(rustix::fs::FlockOperation::LockShared)?;
+    }
     let conn = match Connection::open_with_flags(&path, writable)
         .and_then(|c| c.pragma_update(None, "query_only", true).map(|()| c))
     {
@@ -421,6 +427,22 @@ impl InitLock {
                 cause,
             })?;
         Ok(Self { file, path })
+    }
+
+    /// The lock file, opened read-only when it exists (flock needs no write
+    /// access): for readers, who make nothing.
+    fn open_existing(dir: &Path) -> Result<Option<Self>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join("nsnet.db-init");
+        match std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(file) => Ok(Some(Self { file, path })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(cause) => Err(Error::Io { path, cause }),
+        }
     }
 
     /// Takes (or converts to) a shared or an exclusive lock, waiting for it.
