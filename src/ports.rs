@@ -272,6 +272,25 @@ fn write_range(f: &mut fmt::Formatter<'_>, start: u16, count: u16) -> fmt::Resul
 
 /// Writes the spec back in `-p` syntax, in a form that parses to the same value:
 /// the protocol always, the host address only when one was given.
+impl PortSpec {
+    /// Fails when the spec names a host address that no interface of the
+    /// calling namespace (the host) has: nothing could ever reach the port
+    /// there, and Docker refuses it too ("cannot assign requested address").
+    /// Probed by binding a UDP socket to it, as a listener would.
+    pub fn check_host_address(&self) -> Result<(), String> {
+        let HostAddr::Ip(ip) = self.host else {
+            return Ok(());
+        };
+        match std::net::UdpSocket::bind((ip, 0)) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Err(format!(
+                "-p {self}: no interface of the host has the address {ip} (cannot assign \
+                 requested address); add it first, or publish on every address"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl fmt::Display for PortSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host != HostAddr::Any {

@@ -23,27 +23,109 @@ use std::time::Duration;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Store errors say what happened and what to do about it; SQLite's own text
+/// (its error codes) never reaches the user alone.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("store {path}: {source}")]
+    #[error("{}", db_message(path, cause))]
     Db {
         path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
-    #[error("store {path}: {source}")]
+    #[error("{}", io_message(path, cause))]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("store: {0}")]
-    Unsafe(#[from] crate::safefs::Error),
+    #[error("{}", unsafe_message(.0))]
+    Unsafe(crate::safefs::Error),
     #[error("store: corrupt record for {what}: {why}")]
     Corrupt { what: String, why: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<crate::safefs::Error> for Error {
+    fn from(e: crate::safefs::Error) -> Self {
+        Error::Unsafe(e)
+    }
+}
+
+/// What a failed permission check means for nsnet: its records are root's.
+fn needs_root(path: &Path) -> String {
+    format!(
+        "{}: permission denied: nsnet's records belong to root; run nsnet as root",
+        path.display()
+    )
+}
+
+fn io_message(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        return needs_root(path);
+    }
+    if e.raw_os_error() == Some(libc::EROFS) {
+        return format!(
+            "{}: read-only file system: changing networks needs it writable \
+             (listings need no write access)",
+            path.display()
+        );
+    }
+    let text = e.to_string();
+    let plain = text.split(" (os error").next().unwrap_or(&text);
+    format!("{}: {plain}", path.display())
+}
+
+fn unsafe_message(e: &crate::safefs::Error) -> String {
+    use crate::safefs::Error as S;
+    match e {
+        // Root's directories, met by another user: the answer is to be root.
+        S::Foreign { path, owner: 0, .. } => needs_root(path),
+        S::Io { path, source } => io_message(path, source),
+        other => format!("store: {other}"),
+    }
+}
+
+fn db_message(path: &Path, e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    let code = match e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    let root = rustix::process::geteuid().is_root();
+    match code {
+        Some(C::NotADatabase | C::DatabaseCorrupt) => format!(
+            "{p} is damaged (not a readable nsnet database): move it aside \
+             (mv {p} {p}.damaged; nsnet starts a new one, and `nsnet check` then lists \
+             what the kernel still holds) or restore it from a backup",
+            p = path.display()
+        ),
+        Some(C::PermissionDenied | C::ReadOnly | C::CannotOpen) if !root => needs_root(path),
+        Some(C::ReadOnly | C::CannotOpen) if path.parent().is_some_and(read_only_fs) => format!(
+            "{}: read-only file system: changing networks needs it writable \
+             (listings need no write access)",
+            path.display()
+        ),
+        Some(C::ReadOnly) => format!(
+            "{}: cannot write (a read-only file system or file); \
+             make it writable to change networks (listings need no write access)",
+            path.display()
+        ),
+        Some(C::DiskFull) => format!("{}: the disk is full; free some space", path.display()),
+        Some(C::DatabaseBusy | C::DatabaseLocked) => format!(
+            "{}: still locked by another nsnet process after {}s; try again",
+            path.display(),
+            BUSY_TIMEOUT.as_secs()
+        ),
+        _ => {
+            // rusqlite's text, without the "Error code N: ..." detail it may add.
+            let text = match e {
+                rusqlite::Error::SqliteFailure(f, Some(m)) => format!("{m} ({f})"),
+                other => other.to_string(),
+            };
+            format!("{}: {text}", path.display())
+        }
+    }
+}
 
 /// What reaches a network's endpoints from outside the host.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +215,30 @@ pub struct SourceRoutes {
     pub from: Vec<IpNet>,
 }
 
+impl Endpoint {
+    /// Who the endpoint belongs to, named as `graph` and `doctor` name it:
+    /// `run:srv`, `pod p1`, the namespace as the user named it (`a`,
+    /// `pid:123`, a path), or `container ID` for one a CNI runtime made.
+    pub fn owner(&self) -> String {
+        owner_of(&self.id, &self.target)
+    }
+}
+
+/// [`Endpoint::owner`] from an endpoint's id and target.
+fn owner_of(id: &str, target: &str) -> String {
+    let local = id.split_once('/').map_or(id, |(_, l)| l);
+    if local.starts_with("run:") {
+        local.to_owned()
+    } else if let Some(pod) = local.strip_prefix("pod:") {
+        format!("pod {pod}")
+    } else if let Some(cni) = local.strip_prefix("cni:") {
+        let container = cni.rsplit_once(':').map_or(cni, |(c, _)| c);
+        format!("container {container}")
+    } else {
+        target.to_owned()
+    }
+}
+
 /// A pod: its pause process and what was set up for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRecord {
@@ -171,10 +277,90 @@ pub struct PortRequest<'a> {
 
 /// Wraps a SQLite error with the database it came from.
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
-    move |source| Error::Db {
+    move |cause| Error::Db {
         path: path.to_owned(),
-        source,
+        cause,
     }
+}
+
+/// Whether `dir` is on a file system mounted read-only.
+fn read_only_fs(dir: &Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+}
+
+/// A path as the path part of an SQLite URI.
+fn uri_escape(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Opens `dir/nsnet.db` read-only, for listings and views: nothing is created
+/// or written, so they need no write access. `None` when it does not exist (or
+/// was never given its schema): nothing was recorded yet.
+fn open_db_read(dir: &Path) -> Result<Option<(Connection, PathBuf)>> {
+    use rusqlite::OpenFlags;
+    let path = dir.join("nsnet.db");
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(cause) => return Err(Error::Io { path, cause }),
+        Ok(m) if !m.is_file() => {
+            return Err(Error::Unsafe(crate::safefs::Error::Symlink(path)));
+        }
+        Ok(_) => {}
+    }
+    let db = db_err(&path);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let version = |conn: &Connection| -> rusqlite::Result<i64> {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+    };
+    // Opened for writing (never creating) with writes switched off, where the
+    // file allows it: the last connection to a WAL database removes its -wal
+    // and -shm files on close only if it could write. A file that cannot be
+    // written is opened read-only.
+    let writable = (flags - OpenFlags::SQLITE_OPEN_READ_ONLY) | OpenFlags::SQLITE_OPEN_READ_WRITE;
+    // Not while a first use applies the schema (see [`open_db`]): a database
+    // switching to WAL reads as damaged ("disk I/O error").
+    let init = InitLock::open_existing(dir)?;
+    if let Some(init) = &init {
+        init.lock(rustix::fs::FlockOperation::LockShared)?;
+    }
+    let conn = match Connection::open_with_flags(&path, writable)
+        .and_then(|c| c.pragma_update(None, "query_only", true).map(|()| c))
+    {
+        Ok(conn) => conn,
+        Err(_) => Connection::open_with_flags(&path, flags).map_err(db)?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    let (conn, version) = match version(&conn) {
+        Ok(v) => (conn, v),
+        // A WAL database needs its shared-memory file, which a read-only
+        // file system cannot give: read it as immutable (no nsnet can be
+        // writing it there either).
+        Err(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::CannotOpen && read_only_fs(dir) =>
+        {
+            let uri = format!("file:{}?immutable=1", uri_escape(&path));
+            let conn =
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(db)?;
+            let v = version(&conn).map_err(db)?;
+            (conn, v)
+        }
+        Err(e) => return Err(db(e)),
+    };
+    if version < SCHEMA_VERSION {
+        return Ok(None);
+    }
+    Ok(Some((conn, path)))
 }
 
 /// The version of both schemas; a database below it gets the schema applied.
@@ -262,18 +448,34 @@ impl InitLock {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
-            .map_err(|source| Error::Io {
+            .map_err(|cause| Error::Io {
                 path: path.clone(),
-                source,
+                cause,
             })?;
         Ok(Self { file, path })
+    }
+
+    /// The lock file, opened read-only when it exists (flock needs no write
+    /// access): for readers, who make nothing.
+    fn open_existing(dir: &Path) -> Result<Option<Self>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join("nsnet.db-init");
+        match std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(file) => Ok(Some(Self { file, path })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(cause) => Err(Error::Io { path, cause }),
+        }
     }
 
     /// Takes (or converts to) a shared or an exclusive lock, waiting for it.
     fn lock(&self, how: rustix::fs::FlockOperation) -> Result<()> {
         rustix::fs::flock(&self.file, how).map_err(|e| Error::Io {
             path: self.path.clone(),
-            source: e.into(),
+            cause: e.into(),
         })
     }
 }
@@ -298,6 +500,12 @@ impl Config {
             ),
         )?;
         Ok(Self { conn, path })
+    }
+
+    /// Opens the definitions read-only (see [`open_db_read`]); `None` when no
+    /// network was ever defined.
+    pub fn open_read(dir: &Path) -> Result<Option<Self>> {
+        Ok(open_db_read(dir)?.map(|(conn, path)| Self { conn, path }))
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {
@@ -454,6 +662,12 @@ impl State {
                 .as_str(),
         )?;
         Ok(Self { conn, path })
+    }
+
+    /// Opens the runtime state read-only (see [`open_db_read`]); `None` when
+    /// nothing was ever recorded.
+    pub fn open_read(dir: &Path) -> Result<Option<Self>> {
+        Ok(open_db_read(dir)?.map(|(conn, path)| Self { conn, path }))
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {

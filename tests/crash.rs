@@ -419,7 +419,7 @@ fn gc_collects_a_killed_run_whose_pid_another_process_got_since() {
         )),
         "{out}"
     );
-    assert!(out.contains("removed endpoint web/run:r1 ("), "{out}");
+    assert!(out.contains("removed endpoint web/run:r1: "), "{out}");
     assert_eq!(sb.sh_ok("ls -A /run/nsnet/runs"), "");
     assert_eq!(inspect(&sb, "web")["leases"], serde_json::json!([]));
     assert!(sb.nft_elements().iter().all(|(_, e)| !e.contains("8080")));

@@ -100,3 +100,109 @@ fn man_pages_cover_every_subcommand_and_render() {
         assert!(!out.contains("warning"), "{out}");
     }
 }
+
+/// Issue 24.16: help describes every argument, choice errors keep their
+/// values, global options have their own heading, man pages have EXIT STATUS,
+/// ENVIRONMENT and EXAMPLES and no `nsnet-help(1)`, completions offer names.
+#[test]
+fn help_man_and_completions_describe_everything_and_offer_names() {
+    let sb = Sandbox::new();
+    // Every option and positional of every subcommand has a description.
+    for path in subcommands(&sb, &[]) {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("-h");
+        let help = sb.ok(&args);
+        let mut section = "";
+        for line in help.lines() {
+            if !line.starts_with(' ') {
+                section = line;
+                continue;
+            }
+            if section.starts_with("Options") || section.starts_with("Arguments") {
+                let l = line.trim_start();
+                let described = l
+                    .split_once("  ")
+                    .is_some_and(|(_, d)| !d.trim().is_empty());
+                assert!(described, "nsnet {path:?}: {line:?} has no description");
+            }
+        }
+        assert!(help.contains("Global options:"), "{path:?}: {help}");
+    }
+    let help = sb.ok(&["--help"]);
+    let (_, global) = help.split_once("Global options:").unwrap();
+    assert!(
+        global.contains("--state-dir")
+            && global.contains("--config-dir")
+            && global.contains("--verbose")
+    );
+    sb.fails(
+        &["graph", "--format", "png"],
+        "(possible values: text, dot, svg, json)",
+    );
+    // Man pages.
+    let page = sb.ok(&["man"]);
+    for section in [
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH EXAMPLES",
+        "NSNET_STATE_DIR",
+        "125",
+    ] {
+        assert!(page.contains(section), "nsnet.1 lacks {section}");
+    }
+    assert!(
+        !page.contains("nsnet\\-help") && !page.contains("nsnet-help"),
+        "{page}"
+    );
+    sb.fails(
+        &["man", "--output", "/run/no/such/dir"],
+        "/run/no/such does not exist",
+    );
+    sb.sh_ok("test ! -e /run/no");
+    sb.ok(&["man", "--output", "/run/man"]);
+    let version = sb
+        .ok(&["--version"])
+        .trim()
+        .trim_start_matches("nsnet ")
+        .to_owned();
+    for file in ["nsnet-network-create.1", "nsnet-run.1", "nsnet-pod-exec.1"] {
+        let p = sb.sh_ok(&format!("cat /run/man/{file}"));
+        assert!(p.contains(&format!("nsnet {version}")), "{file}: {p}");
+        for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH EXAMPLES"] {
+            assert!(p.contains(section), "{file} lacks {section}");
+        }
+    }
+    sb.sh_ok("test ! -e /run/man/nsnet-help.1");
+    assert_eq!(sb.sh_ok("grep -l 'nsnet\\\\-help' /run/man/* || true"), "");
+    // Dynamic completion: names from the records and the kernel.
+    sb.ok(&["network", "create", "web", "--subnet", "10.90.9.0/24"]);
+    sb.netns(&["blue"]);
+    sb.ok(&["pod", "create", "p1", "--network", "web"]);
+    let script = sb.ok(&["completions", "bash"]);
+    sb.sh_ok(&format!("cat > /run/nsnet.bash <<'EOS'\n{script}\nEOS"));
+    let complete = |line: &str| -> Vec<String> {
+        let words: Vec<&str> = line.split(' ').collect();
+        let cword = words.len() - 1;
+        let array = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = sb.sh_ok(&format!(
+            "PATH=$(dirname {}):$PATH bash -c '. /run/nsnet.bash; COMP_WORDS=({}); COMP_CWORD={cword}; \
+             COMP_LINE=\"{line}\"; COMP_POINT=${{#COMP_LINE}}; _nsnet_dynamic nsnet; printf \"%s\\n\" \"${{COMPREPLY[@]}}\"'",
+            common::NSNET,
+            array.replace('\'', "\"")
+        ));
+        out.lines().map(str::to_owned).collect()
+    };
+    let modes = complete("nsnet run --network ");
+    for m in ["host", "none", "web", "pod:p1"] {
+        assert!(modes.contains(&m.to_owned()), "{modes:?}");
+    }
+    assert_eq!(complete("nsnet network rm w"), ["web"]);
+    assert!(complete("nsnet network connect web ").contains(&"blue".to_owned()));
+    assert_eq!(complete("nsnet pod exec "), ["p1"]);
+    // Flags still complete from the static script.
+    assert!(complete("nsnet network create --sub").contains(&"--subnet".to_owned()));
+}

@@ -294,7 +294,8 @@ fn gc_releases_what_an_endpoint_held_after_its_namespace_was_deleted() {
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.starts_with("removed endpoint web/"), "{out}");
     assert!(
-        out.contains("(e1 eth0 10.10.0.2/24 *:8080->80/tcp *:5353->53/udp): its host veth"),
+        out.contains(": its host veth")
+            && out.ends_with("(it held e1 eth0 10.10.0.2/24 *:8080->80/tcp *:5353->53/udp)\n"),
         "{out}"
     );
     assert_eq!(leases(&sb, "web"), ["10.10.0.3"]);
@@ -497,7 +498,7 @@ fn gc_releases_the_namespace_and_endpoint_of_a_killed_nsnet_run() {
     sb.kill_run_namespace(&id);
     let out = gc(&sb);
     assert!(
-        out.contains(&format!("removed endpoint web/run:{id} (")),
+        out.contains(&format!("removed endpoint web/run:{id}: ")),
         "{out}"
     );
     assert!(
@@ -1272,7 +1273,7 @@ fn gc_collects_a_killed_named_run_and_one_killed_while_it_started() {
     // Its command lives on in its namespace and keeps it: kill it too.
     sb.kill_run_namespace("r1");
     let out = gc(&sb);
-    assert!(out.contains("removed endpoint web/run:r1 ("), "{out}");
+    assert!(out.contains("removed endpoint web/run:r1: "), "{out}");
     assert!(
         out.contains(&format!(
             "removed run r1: its nsnet run process {pid} is gone"

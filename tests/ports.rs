@@ -208,7 +208,7 @@ fn bad_specs_and_taken_ports_are_refused_without_change() {
         ("9000-9009:9000-9008", "10 ports but container range has 9"),
         ("80/icmp", "unknown protocol"),
         ("1.2.3:80:80", "not an IP address"),
-        ("8080:81", "port 8080/tcp on * is already published by b/"),
+        ("8080:81", "port 8080/tcp on * is already published by e1"),
         (
             "127.0.0.1:8080:81",
             "port 8080/tcp on 127.0.0.1 is already published",

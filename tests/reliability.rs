@@ -564,8 +564,9 @@ fn malformed_inputs_are_refused_with_their_exact_error_and_change_nothing() {
         .unwrap()
         .iter()
         .find(|e| e["namespace"] == "a")
-        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .map(|e| e["owner"].as_str().unwrap().to_owned())
         .unwrap();
+    assert_eq!(a_id, "a");
     let published = format!(
         "nsnet: network connect base b: network base: port 8080/tcp on * is already published by {a_id}"
     );
@@ -620,7 +621,7 @@ fn malformed_inputs_are_refused_with_their_exact_error_and_change_nothing() {
         (cli(&["network", "connect", "in", "b", "-p", "81"]), "nsnet: network connect in b: network in is internal: it cannot publish ports", 0),
         (cli(&["network", "disconnect", "base", "b"]), "nsnet: network disconnect base b: b is not connected to network base", 0),
         (cli(&["network", "rm", "nope"]), "nsnet: network rm nope: network nope does not exist", 0),
-        (cli(&["network", "rm", "base"]), "nsnet: network rm base: network base has 2 endpoint(s) attached (a eth1, /run/nsnet/pods/p1/net eth0); disconnect them or use --force", 0),
+        (cli(&["network", "rm", "base"]), "nsnet: network rm base: network base has 2 endpoint(s) attached (a eth1, pod p1 eth0); disconnect them or use --force", 0),
         (cli(&["pod", "create", "p1"]), "nsnet: pod create p1: pod p1 already exists", 0),
         (cli(&["pod", "create", "x", "--hostname", "bad_host"]), r#"nsnet: pod create x: hostname "bad_host" is not valid (1-64 letters, digits, '-' and '.')"#, 0),
         (cli(&["pod", "create", "x", "--network", "nope"]), "nsnet: pod create x: network nope does not exist", 0),

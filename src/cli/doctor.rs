@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
         Ok(r) => r,
         Err(doctor::Error::BadInput(msg)) => {
             eprintln!("nsnet: doctor: {msg}");
-            return Ok(ExitCode::from(2));
+            return Ok(ExitCode::from(super::exit::USAGE));
         }
         Err(e) => return Err(e).context("doctor"),
     };
@@ -40,6 +40,6 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
     Ok(if report.clear {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(super::exit::NO)
     })
 }

@@ -1,9 +1,9 @@
 //! Maintenance commands: gc, check, firewall reload.
+use super::output::{print_json, print_lines};
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use nsnet::names::NetworkName;
 use nsnet::ops::{maint, Context};
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -11,12 +11,15 @@ pub enum MaintArgs {
     /// Reconcile the store with the kernel: remove what is left of endpoints,
     /// pods and operations that are gone.
     Gc {
+        /// Print the report as JSON: removed (kind, object, reason), kept, errors.
         #[arg(long)]
         json: bool,
     },
     /// List every difference between the store and the kernel (exit 1 on drift).
     Check {
+        /// Only this network.
         network: Option<NetworkName>,
+        /// Print the differences as JSON: an array of {object, problem}.
         #[arg(long)]
         json: bool,
     },
@@ -36,7 +39,7 @@ pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
         MaintArgs::Gc { json } => {
             let report = maint::gc(ctx).context("gc")?;
             if *json {
-                print_lines([serde_json::to_string_pretty(&report)?]);
+                print_json(&report)?;
             } else {
                 print_lines(
                     report
@@ -58,14 +61,14 @@ pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
         MaintArgs::Check { network, json } => {
             let drift = maint::check(ctx, network.as_ref()).context("check")?;
             if *json {
-                print_lines([serde_json::to_string_pretty(&drift)?]);
+                print_json(&drift)?;
             } else {
                 print_lines(drift.iter().map(|d| d.to_string()));
             }
             Ok(if drift.is_empty() {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(1)
+                ExitCode::from(super::exit::NO)
             })
         }
         MaintArgs::Firewall(FirewallCommand::Reload) => {
@@ -73,16 +76,4 @@ pub fn run(ctx: &Context, args: &MaintArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Prints lines, stopping quietly when stdout is closed (`nsnet check | head`):
-/// the work is done, and the exit code must still tell drift from none.
-fn print_lines(lines: impl IntoIterator<Item = String>) {
-    let mut out = std::io::stdout().lock();
-    for line in lines {
-        if writeln!(out, "{line}").is_err() {
-            return;
-        }
-    }
-    let _ = out.flush();
 }

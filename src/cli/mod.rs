@@ -10,6 +10,7 @@ mod link;
 mod maint;
 mod netns;
 mod network;
+mod output;
 mod pod;
 mod port;
 mod run;
@@ -26,6 +27,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "NSNET_STATE_DIR",
         default_value = "/run/nsnet"
     )]
@@ -34,12 +36,13 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "NSNET_CONFIG_DIR",
         default_value = "/var/lib/nsnet"
     )]
     pub config_dir: PathBuf,
-    /// Debug logs on stderr.
-    #[arg(short, long, global = true)]
+    /// Debug logs on stderr, with seconds since start on each line.
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -80,6 +83,9 @@ pub enum Command {
     /// Maintenance: gc, check, firewall reload.
     #[command(flatten)]
     Maint(maint::MaintArgs),
+    /// Candidates for shell completion (used by the scripts of `completions`).
+    #[command(name = "__complete", hide = true)]
+    Complete(docs::CompleteArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -105,14 +111,55 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::Complete(args) => docs::complete(&ctx, args),
         Command::Maint(args) => maint::run(&ctx, args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("nsnet: {}", error_line(&e));
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// nsnet's exit codes (README, "Exit status"), shell and Docker style.
+pub mod exit {
+    /// The answer is no: a path is blocked (`doctor`), records drift (`check`).
+    pub const NO: u8 = 1;
+    /// The command line is wrong: unknown option, bad value, missing argument.
+    pub const USAGE: u8 = 2;
+    /// nsnet itself failed (the message says what and why).
+    pub const FAILED: u8 = 125;
+    /// The command was found but cannot run (not executable, bad working directory).
+    pub const CANNOT_RUN: u8 = 126;
+    /// The command was not found.
+    pub const NOT_FOUND: u8 = 127;
+}
+
+/// The exit code for a failure: 126/127 when the user's command could not be
+/// started (like a shell), 125 for every other failure of nsnet's own.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    for cause in e.chain() {
+        if cause.downcast_ref::<output::Usage>().is_some() {
+            return ExitCode::from(exit::USAGE);
+        }
+        if let Some(nsnet::ops::Error::CannotRun { source, .. }) = cause.downcast_ref() {
+            return ExitCode::from(cannot_run_code(source));
+        }
+        if let Some(nsnet::ops::Error::BadWorkdir { .. }) = cause.downcast_ref() {
+            return ExitCode::from(exit::CANNOT_RUN);
+        }
+    }
+    ExitCode::from(exit::FAILED)
+}
+
+/// 127 when the command does not exist, 126 when it exists but cannot run.
+pub fn cannot_run_code(e: &std::io::Error) -> u8 {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        exit::NOT_FOUND
+    } else {
+        exit::CANNOT_RUN
     }
 }
 
@@ -124,8 +171,14 @@ fn clap_error(e: clap::Error) -> ExitCode {
         ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or_default();
-            eprintln!("nsnet: {}", first.trim_start_matches("error: "));
-            ExitCode::from(2)
+            // Keep the allowed values of a choice flag on the line.
+            let values = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("[possible values: "))
+                .map(|v| format!(" (possible values: {})", v.trim_end_matches(']')))
+                .unwrap_or_default();
+            eprintln!("nsnet: {}{values}", first.trim_start_matches("error: "));
+            ExitCode::from(exit::USAGE)
         }
         _ => {
             let _ = e.print();
@@ -155,12 +208,14 @@ fn init_logging(verbose: bool) {
 }
 
 /// One line from an error chain. Our errors print their cause inline, so a cause
-/// whose text the line already ends with is not repeated.
+/// whose text the line already ends with (give or take std's "(os error N)") is
+/// not repeated.
 fn error_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        if line.ends_with(&text) {
+        let plain = text.split(" (os error").next().unwrap_or(&text);
+        if line.ends_with(&text) || line.ends_with(plain) {
             continue;
         }
         if !line.is_empty() {

@@ -1,3 +1,4 @@
+use super::output::{print_json, ListArgs, Listing};
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use nsnet::names::{NetnsName, NetworkName};
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 pub enum PodCommand {
     /// Create a pod: a pause process holding net, IPC, UTS and PID namespaces.
     Create {
+        /// The pod's name (also the name of its network namespace).
         name: NetnsName,
         /// Networks to join (default: the network `nsnet`, made on first use).
         #[arg(long)]
@@ -31,8 +33,10 @@ pub enum PodCommand {
     },
     /// Run a command inside a pod; its status (and stdio) pass through.
     Exec {
+        /// The pod's name.
         name: NetnsName,
-        #[arg(long)]
+        /// Working directory of the command (default: nsnet's own).
+        #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
         /// K=V, repeatable.
         #[arg(long, value_parser = parse_env)]
@@ -40,16 +44,19 @@ pub enum PodCommand {
         /// Run in the background and print its PID.
         #[arg(long)]
         detach: bool,
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        /// The command and its arguments (options before it are nsnet's; put
+        /// `--` first to be safe).
+        #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
     /// List pods.
     Ls {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// Show a pod as JSON.
     Inspect {
+        /// The pod's name.
         name: NetnsName,
         /// Accepted like on every listing; inspect always prints JSON.
         #[arg(long)]
@@ -57,8 +64,10 @@ pub enum PodCommand {
     },
     /// Remove a pod (refused while members run, unless --force).
     Rm {
+        /// The pod's name.
         name: NetnsName,
-        #[arg(long)]
+        /// Kill the members still running, then remove the pod.
+        #[arg(short, long)]
         force: bool,
     },
 }
@@ -90,10 +99,16 @@ pub fn run(ctx: &Context, cmd: &PodCommand) -> Result<ExitCode> {
             let info = describe(ctx, &pod)?;
             println!("{} {}", pod.name, pod.pid);
             for ep in info["endpoints"].as_array().into_iter().flatten() {
+                let addrs: Vec<&str> = ep["addresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
                 println!(
                     "{} {}",
                     ep["network"].as_str().unwrap_or_default(),
-                    ep["addresses"]
+                    addrs.join(" ")
                 );
                 for p in ep["ports"].as_array().into_iter().flatten() {
                     println!("published {}", p["spec"].as_str().unwrap_or_default());
@@ -129,32 +144,27 @@ pub fn run(ctx: &Context, cmd: &PodCommand) -> Result<ExitCode> {
                 }
             }
         }
-        PodCommand::Ls { json } => {
+        PodCommand::Ls { list } => {
             let pods = pod::list(ctx).context("pod ls")?;
-            if *json {
-                let out: Vec<Value> = pods
-                    .iter()
-                    .map(|p| describe(ctx, p))
-                    .collect::<Result<_>>()?;
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                println!("{:<20} {:<8} {:<8} NETWORKS", "NAME", "STATUS", "PID");
-                for p in &pods {
-                    let status = if pod::alive(p) { "running" } else { "dead" };
-                    println!(
-                        "{:<20} {:<8} {:<8} {}",
-                        p.name,
-                        status,
-                        p.pid,
-                        p.networks.join(",")
-                    );
-                }
+            let mut out = Listing::new(&["NAME", "STATUS", "PID", "NETWORKS"]);
+            for p in &pods {
+                let status = if pod::alive(p) { "running" } else { "dead" };
+                out.push(
+                    vec![
+                        p.name.clone(),
+                        status.into(),
+                        p.pid.to_string(),
+                        p.networks.join(","),
+                    ],
+                    describe(ctx, p).context("pod ls")?,
+                );
             }
+            out.print(list)?;
         }
         PodCommand::Inspect { name, .. } => {
             let pod =
                 pod::get(ctx, name.as_str()).with_context(|| format!("pod inspect {name}"))?;
-            println!("{}", serde_json::to_string_pretty(&describe(ctx, &pod)?)?);
+            print_json(&describe(ctx, &pod)?)?;
         }
         PodCommand::Rm { name, force } => {
             pod::remove(ctx, name.as_str(), *force).with_context(|| format!("pod rm {name}"))?
@@ -165,23 +175,25 @@ pub fn run(ctx: &Context, cmd: &PodCommand) -> Result<ExitCode> {
 
 /// A pod as JSON: record, status, members, endpoints.
 fn describe(ctx: &Context, pod: &PodRecord) -> Result<Value> {
-    let state = ctx.state()?;
-    let endpoints: Vec<Value> = pod::endpoints(&state, pod)?
-        .into_iter()
-        .map(|e| {
-            json!({
-                "network": e.network,
-                "interface": e.ifname,
-                "addresses": e.addresses,
-                "mac": e.mac,
-                "ports": e.ports.iter().map(|p| {
-                    let mut v = super::network::port_json(p);
-                    v["spec"] = p.to_string().into();
-                    v
-                }).collect::<Vec<_>>(),
-            })
+    let endpoints: Vec<Value> = match ctx.state_read()? {
+        Some(state) => pod::endpoints(&state, pod)?,
+        None => Vec::new(),
+    }
+    .into_iter()
+    .map(|e| {
+        json!({
+            "network": e.network,
+            "interface": e.ifname,
+            "addresses": e.addresses,
+            "mac": e.mac,
+            "ports": e.ports.iter().map(|p| {
+                let mut v = super::network::port_json(p);
+                v["spec"] = p.to_string().into();
+                v
+            }).collect::<Vec<_>>(),
         })
-        .collect();
+    })
+    .collect();
     Ok(json!({
         "name": pod.name,
         "status": if pod::alive(pod) { "running" } else { "dead" },

@@ -8,40 +8,41 @@ use std::process::ExitCode;
 pub enum PortCommand {
     /// List published ports with their endpoints.
     Ls {
+        /// Only this network's ports.
         network: Option<NetworkName>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        list: super::output::ListArgs,
     },
 }
 
 pub fn run(ctx: &Context, cmd: &PortCommand) -> Result<ExitCode> {
     match cmd {
-        PortCommand::Ls { network, json } => {
+        PortCommand::Ls { network, list } => {
             if let Some(n) = network {
                 nsnet::ops::network::get(ctx, n).context("port ls")?;
             }
-            let ports = ctx
-                .state()
-                .and_then(|s| Ok(s.ports(network.as_ref().map(|n| n.as_str()))?))
+            let ports = nsnet::ops::view::ports(ctx, network.as_ref().map(|n| n.as_str()))
                 .context("port ls")?;
-            if *json {
-                let out: Vec<serde_json::Value> = ports
-                    .iter()
-                    .map(|(ep, p)| {
-                        let mut v = super::network::port_json(p);
-                        v["network"] = ep.network.clone().into();
-                        v["namespace"] = ep.target.clone().into();
-                        v["interface"] = ep.ifname.clone().into();
-                        v
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                println!("{:<16} {:<20} PORT", "NETWORK", "NAMESPACE");
-                for (ep, p) in &ports {
-                    println!("{:<16} {:<20} {p}", ep.network, ep.target);
-                }
+            let mut out =
+                super::output::Listing::new(&["PUBLISHED", "NETWORK", "OWNER", "INTERFACE"]);
+            for (ep, p) in &ports {
+                let mut v = super::network::port_json(p);
+                v["spec"] = p.to_string().into();
+                v["network"] = ep.network.clone().into();
+                v["owner"] = ep.owner().into();
+                v["namespace"] = ep.target.clone().into();
+                v["interface"] = ep.ifname.clone().into();
+                out.push(
+                    vec![
+                        p.to_string(),
+                        ep.network.clone(),
+                        ep.owner(),
+                        ep.ifname.clone(),
+                    ],
+                    v,
+                );
             }
+            out.print(list)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -90,7 +90,7 @@ impl From<crate::store::Error> for Error {
 fn store_code(e: &crate::store::Error) -> u32 {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
     match e {
-        crate::store::Error::Db { source, .. }
+        crate::store::Error::Db { cause: source, .. }
             if matches!(
                 source.sqlite_error_code(),
                 Some(DatabaseBusy | DatabaseLocked)

@@ -40,10 +40,10 @@ pub fn collect(ctx: &Context) -> Result<Facts> {
 }
 
 fn published(ctx: &Context) -> Result<Vec<(Endpoint, Published)>> {
-    if !ctx.state_dir.join("nsnet.db").exists() {
-        return Ok(Vec::new());
+    match State::open_read(&ctx.state_dir)? {
+        Some(state) => Ok(state.ports(None)?),
+        None => Ok(Vec::new()),
     }
-    Ok(State::open(&ctx.state_dir)?.ports(None)?)
 }
 
 fn read_namespace(name: &str, ns: &Netns) -> Result<NsFacts> {

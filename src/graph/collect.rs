@@ -46,8 +46,8 @@ pub fn collect(ctx: &Context) -> Result<Topology> {
 /// [`collect`], with each namespace left open (same order as
 /// `Topology::namespaces`), for callers that look further into them.
 pub(crate) fn collect_open(ctx: &Context) -> Result<(Topology, Vec<Netns>)> {
-    let state = open_if_exists(&ctx.state_dir, State::open)?;
-    let config = open_if_exists(&ctx.config_dir, Config::open)?;
+    let state = State::open_read(&ctx.state_dir)?;
+    let config = Config::open_read(&ctx.config_dir)?;
     let pods = match &state {
         Some(s) => s.pods()?,
         None => Vec::new(),
@@ -180,17 +180,6 @@ pub(crate) fn collect_open(ctx: &Context) -> Result<(Topology, Vec<Netns>)> {
         },
         handles,
     ))
-}
-
-fn open_if_exists<T>(
-    dir: &Path,
-    open: impl FnOnce(&Path) -> crate::store::Result<T>,
-) -> Result<Option<T>> {
-    if dir.join("nsnet.db").exists() {
-        Ok(Some(open(dir)?))
-    } else {
-        Ok(None)
-    }
 }
 
 /// Namespaces found so far, each once.

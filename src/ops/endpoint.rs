@@ -150,6 +150,9 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
             spec.name
         )));
     }
+    for port in &req.ports {
+        port.check_host_address().map_err(Error::Invalid)?;
+    }
     require_admin()?;
     let ns = open_target(&req.target)?;
     refuse_bridge_namespace(&ns, &req.target.to_string(), &spec.name)?;

@@ -15,6 +15,7 @@ pub mod rollback;
 pub mod run;
 pub mod source_routes;
 pub mod spawn;
+pub mod view;
 
 use crate::netlink;
 use crate::privilege::NotPrivileged;
@@ -73,6 +74,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("working directory {}: {}", dir.display(), crate::netlink::kernel_message(source.raw_os_error().unwrap_or(0), &None))]
+    BadWorkdir {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -96,6 +103,15 @@ impl Context {
     }
     pub fn state(&self) -> Result<crate::store::State> {
         Ok(crate::store::State::open(&self.state_dir)?)
+    }
+    /// The definitions, read-only (listings need no write access); `None`
+    /// when none were ever recorded.
+    pub fn config_read(&self) -> Result<Option<crate::store::Config>> {
+        Ok(crate::store::Config::open_read(&self.config_dir)?)
+    }
+    /// The runtime state, read-only; `None` when nothing was ever recorded.
+    pub fn state_read(&self) -> Result<Option<crate::store::State>> {
+        Ok(crate::store::State::open_read(&self.state_dir)?)
     }
 }
 

@@ -294,19 +294,24 @@ pub fn set_inbound(
 
 /// Every network definition.
 pub fn list(ctx: &Context) -> Result<Vec<NetworkSpec>> {
-    Ok(ctx.config()?.networks()?)
+    match ctx.config_read()? {
+        Some(config) => Ok(config.networks()?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// A network's definition and endpoints.
 pub fn inspect(ctx: &Context, name: &NetworkName) -> Result<(NetworkSpec, Vec<Endpoint>)> {
     let spec = get(ctx, name)?;
-    let endpoints = ctx.state()?.endpoints(Some(name.as_str()))?;
+    let endpoints = super::view::endpoints(ctx, Some(name.as_str()))?;
     Ok((spec, endpoints))
 }
 
 pub fn get(ctx: &Context, name: &NetworkName) -> Result<NetworkSpec> {
-    ctx.config()?
-        .network(name.as_str())?
+    ctx.config_read()?
+        .map(|c| c.network(name.as_str()))
+        .transpose()?
+        .flatten()
         .ok_or_else(|| Error::UnknownNetwork(name.to_string()))
 }
 
@@ -652,7 +657,7 @@ fn remove_locked(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
             endpoints.len(),
             endpoints
                 .iter()
-                .map(|e| format!("{} {}", e.target, e.ifname))
+                .map(|e| format!("{} {}", e.owner(), e.ifname))
                 .collect::<Vec<_>>()
                 .join(", ")
         )));

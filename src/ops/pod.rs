@@ -247,26 +247,35 @@ pub fn members(ctx: &Context, pod: &PodRecord) -> Vec<u32> {
 }
 
 fn find(ctx: &Context, name: &str) -> Result<PodRecord> {
-    ctx.state()?
-        .pod(name)?
+    ctx.state_read()?
+        .map(|s| s.pod(name))
+        .transpose()?
+        .flatten()
         .ok_or_else(|| Error::Invalid(format!("pod {name} does not exist")))
 }
 
 /// Every pod, each with the networks it is on now (see [`endpoints`]).
 pub fn list(ctx: &Context) -> Result<Vec<PodRecord>> {
-    let state = ctx.state()?;
-    let all = state.endpoints(None)?;
-    Ok(state
-        .pods()?
-        .into_iter()
-        .map(|p| with_networks(p, &all))
-        .collect())
+    match ctx.state_read()? {
+        Some(state) => {
+            let all = state.endpoints(None)?;
+            Ok(state
+                .pods()?
+                .into_iter()
+                .map(|p| with_networks(p, &all))
+                .collect())
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 /// A pod, with the networks it is on now (see [`endpoints`]).
 pub fn get(ctx: &Context, name: &str) -> Result<PodRecord> {
     let pod = find(ctx, name)?;
-    let all = ctx.state()?.endpoints(None)?;
+    let all = match ctx.state_read()? {
+        Some(state) => state.endpoints(None)?,
+        None => Vec::new(),
+    };
     Ok(with_networks(pod, &all))
 }
 

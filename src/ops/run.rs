@@ -70,6 +70,9 @@ pub struct RunRequest {
     pub ports: Vec<PortSpec>,
     pub name: Option<NetnsName>,
     pub command: CommandSpec,
+    /// Called with the run's endpoint once it is connected, before the command
+    /// starts (the CLI prints the host ports it got).
+    pub connected: Option<fn(&crate::store::Endpoint)>,
 }
 
 fn run_dir(ctx: &Context, id: &str) -> PathBuf {
@@ -174,6 +177,7 @@ fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
 /// Runs the command in its mode and returns its exit code; everything the run
 /// made is released afterwards, whatever the command did.
 pub fn run(ctx: &Context, req: &RunRequest) -> Result<u8> {
+    require_admin()?;
     let mode = match &req.mode {
         Some(m) => m.clone(),
         None => Mode::Network(pod::default_network(ctx)?),
@@ -188,14 +192,20 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<u8> {
             "--name names a run's own namespace: only with a network or none".into(),
         ));
     }
-    require_admin()?;
     spawn::block_forwarded_signals();
     match &mode {
         Mode::Host => wait(spawn::spawn(&Joined::default(), &req.command)?.child()?),
         Mode::Container(name) => {
             let net = run_dir(ctx, name.as_str()).join("net");
-            Netns::by_path(&net)
-                .map_err(|_| Error::Invalid(format!("no running nsnet run --name {name}")))?;
+            Netns::by_path(&net).map_err(|_| {
+                let pod = pod::get(ctx, name.as_str()).is_ok();
+                let hint = if pod {
+                    format!("; {name} is a pod: --network pod:{name}")
+                } else {
+                    String::new()
+                };
+                Error::Invalid(format!("no running nsnet run --name {name}{hint}"))
+            })?;
             wait(
                 spawn::spawn(
                     &Joined {
@@ -230,7 +240,7 @@ fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
     let endpoint_id = format!("run:{id}");
     let result = (|| -> Result<u8> {
         if let Some(network) = &network {
-            endpoint::connect(
+            let ep = endpoint::connect(
                 ctx,
                 &ConnectRequest {
                     network: network.clone(),
@@ -242,6 +252,9 @@ fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
                     id: Some(endpoint_id.clone()),
                 },
             )?;
+            if let Some(announce) = req.connected {
+                announce(&ep);
+            }
         }
         let joined = Joined {
             net: Some(dir.join("net")),

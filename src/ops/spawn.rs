@@ -82,6 +82,19 @@ pub fn spawn(joined: &Joined, spec: &CommandSpec) -> Result<Spawned> {
     cmd.args(args);
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = &spec.workdir {
+        // Checked here, where the error can name it: the child's failing
+        // chdir would be reported as the command failing to start.
+        let is_dir = std::fs::metadata(dir).and_then(|m| {
+            m.is_dir()
+                .then_some(())
+                .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOTDIR))
+        });
+        if let Err(source) = is_dir {
+            return Err(Error::BadWorkdir {
+                dir: dir.clone(),
+                source,
+            });
+        }
         cmd.current_dir(dir);
     }
     if spec.detach {

@@ -76,10 +76,21 @@ fn holder(
     for row in rows {
         let (h, endpoint) = row.map_err(db)?;
         if serde_json::from_str::<HostAddr>(&h).is_ok_and(|h| h.overlaps(host)) {
-            return Ok(Some(endpoint));
+            return Ok(Some(owner(tx, &endpoint)));
         }
     }
     Ok(None)
+}
+
+/// The name of an endpoint's owner ([`super::Endpoint::owner`]), or its id
+/// when its record cannot be read.
+fn owner(tx: &Transaction<'_>, id: &str) -> String {
+    tx.query_row("SELECT spec FROM endpoints WHERE id = ?1", [id], |r| {
+        r.get::<_, String>(0)
+    })
+    .ok()
+    .and_then(|j| serde_json::from_str::<super::Endpoint>(&j).ok())
+    .map_or_else(|| id.to_owned(), |e| e.owner())
 }
 
 /// Resolves and records the ports of one endpoint; `Ok(Err(..))` says why not.

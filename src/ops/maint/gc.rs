@@ -123,13 +123,7 @@ pub fn collect_run(ctx: &Context, id: &str) -> Result<bool> {
 fn holdings(ep: &Endpoint) -> String {
     let mut parts: Vec<String> = ep.addresses.iter().map(|a| a.to_string()).collect();
     parts.extend(ep.ports.iter().map(|p| p.to_string()));
-    format!(
-        "{} ({} {} {})",
-        ep.id,
-        ep.target,
-        ep.ifname,
-        parts.join(" ")
-    )
+    format!("{} {} {}", ep.owner(), ep.ifname, parts.join(" "))
 }
 
 impl<'a> Gc<'a> {
@@ -174,8 +168,9 @@ impl<'a> Gc<'a> {
         if errors.is_empty() {
             self.report.removed.push(Removed {
                 kind: "endpoint",
-                object: holdings(ep),
-                reason: reason.to_owned(),
+                // The id alone: `gc --json` keeps prose out of `object`.
+                object: ep.id.clone(),
+                reason: format!("{reason} (it held {})", holdings(ep)),
             });
             true
         } else {
@@ -568,8 +563,8 @@ impl<'a> Gc<'a> {
             if errors.is_empty() {
                 self.report.removed.push(Removed {
                     kind: "endpoint",
-                    object: holdings(ep),
-                    reason,
+                    object: ep.id.clone(),
+                    reason: format!("{reason} (it held {})", holdings(ep)),
                 });
             } else {
                 self.report
