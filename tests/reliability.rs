@@ -205,10 +205,11 @@ fn sixty_four_concurrent_connects_and_cni_adds_get_distinct_reachable_addresses_
         for i in 0..N {
             assert_eq!(sb.links(&format!("c{i}")), ["lo"], "c{i}");
         }
-        // Only the network's own elements are left in nsnet's table.
+        // Only the network's own elements are left in nsnet's table (the CNI
+        // ADDs' config, without `inbound`, made the network routed).
         let mut sets: Vec<String> = sb.nft_elements().into_iter().map(|(s, _)| s).collect();
         sets.sort();
-        assert_eq!(sets, ["bridge_pairs", "bridges", "masq"]);
+        assert_eq!(sets, ["bridge_pairs", "bridges", "masq", "routed"]);
         assert_eq!(sb.sh_ok("ls -A /run/nsnet/inflight"), "");
         assert_eq!(check(&sb), "");
         assert_eq!(sb.ok(&["gc"]), "", "gc found something to collect");

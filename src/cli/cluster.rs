@@ -23,6 +23,7 @@ pub enum BackendArg {
 pub enum ClusterCommand {
     /// Make NETWORK this node's pod network in a cluster (again: change its settings).
     Init {
+        /// The network (CLI- or CNI-defined) whose IPv4 subnet is this node's pod CIDR.
         network: NetworkName,
         /// This node's address on the underlay (an address of this host).
         #[arg(long)]
@@ -42,16 +43,25 @@ pub enum ClusterCommand {
     },
     /// Set the other nodes: FILE (or - for stdin) holds a JSON list of
     /// {"name", "nodeIP", "podCIDR"} or a NodeList (kubectl get nodes -o json).
-    Peers { network: NetworkName, file: String },
+    Peers {
+        /// The clustered network.
+        network: NetworkName,
+        /// The peers file, or - for standard input.
+        file: String,
+    },
     /// Show the cluster of NETWORK: settings, peers, routes (JSON).
     Show {
+        /// The clustered network.
         network: NetworkName,
         /// JSON (the only format; accepted for symmetry with other listings).
         #[arg(long)]
         json: bool,
     },
     /// Take NETWORK out of its cluster: routes, VXLAN device, entries, elements.
-    Leave { network: NetworkName },
+    Leave {
+        /// The clustered network.
+        network: NetworkName,
+    },
 }
 
 pub fn run(ctx: &Context, cmd: &ClusterCommand) -> Result<ExitCode> {
