@@ -397,6 +397,12 @@ fn the_kernel_side_is_made_again_after_a_reboot_and_reload_repairs_it() {
     assert!(out.contains("added route 10.244.3.0/24"), "{out}");
     assert!(sb.pings("p1a", "10.244.3.2"));
     sb.sh_ok(&on(1, "check"));
+    // gc puts the kernel side back too.
+    sb.sh_ok("ip -n n1 route del 10.244.2.0/24");
+    let out = sb.sh_ok(&on(1, "gc"));
+    assert!(out.contains("route 10.244.2.0/24"), "{out}");
+    assert!(sb.pings("p1a", "10.244.2.2"));
+    sb.sh_ok(&on(1, "check"));
 }
 
 #[test]

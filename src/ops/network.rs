@@ -357,7 +357,10 @@ pub fn ensure_up(ctx: &Context, host: &mut Netlink, spec: &NetworkSpec) -> Resul
         what: format!("locking {}", ctx.state_dir.display()),
         source: e,
     })?;
-    let (index, repaired) = ensure_up_locked(ctx, host, spec)?;
+    let (index, repaired, cluster) = ensure_up_locked(ctx, host, spec)?;
+    for line in &cluster {
+        tracing::info!("{line}");
+    }
     if !repaired.is_empty() {
         tracing::warn!(
             "bridge {} of network {} had been deleted: made it again and attached its {} endpoint(s) to it again",
@@ -378,7 +381,7 @@ pub(crate) fn ensure_up_locked(
     ctx: &Context,
     host: &mut Netlink,
     spec: &NetworkSpec,
-) -> Result<(u32, Vec<String>)> {
+) -> Result<(u32, Vec<String>, Vec<String>)> {
     let ns = "host";
     let mut created = false;
     let index = match host
@@ -406,16 +409,16 @@ pub(crate) fn ensure_up_locked(
         }
     };
     let configured = configure_bridge(ctx, host, spec, index);
+    let mut cluster_lines = Vec::new();
     if configured.is_ok() {
         // A clustered network's routes, VXLAN device and elements, made again
         // with the network (after a reboot, or a deleted bridge).
         match super::cluster::reapply(ctx, spec) {
-            Ok(a) if !a.is_empty() => tracing::info!(
-                "network {}: cluster objects made again: {}",
-                spec.name,
-                a.added.join(", ")
+            Ok(a) => cluster_lines.extend(
+                a.added
+                    .iter()
+                    .map(|x| format!("network {} (cluster): added {x}", spec.name)),
             ),
-            Ok(_) => {}
             Err(e) => tracing::warn!("network {}: its cluster: {e}", spec.name),
         }
     }
@@ -436,7 +439,7 @@ pub(crate) fn ensure_up_locked(
     } else {
         Vec::new()
     };
-    Ok((index, repaired))
+    Ok((index, repaired, cluster_lines))
 }
 
 /// Attaches to bridge `bridge` (its index) every host veth of the network's
@@ -504,7 +507,8 @@ pub(crate) fn repair_ports(
         return Ok(Vec::new());
     }
     let existed = has(&spec.bridge).is_some_and(|l| l.kind == LinkKind::Bridge && l.up);
-    let (index, mut lines) = ensure_up_locked(ctx, host, spec)?;
+    let (index, mut lines, cluster) = ensure_up_locked(ctx, host, spec)?;
+    lines.extend(cluster);
     if !existed {
         lines.insert(
             0,

@@ -719,10 +719,25 @@ impl<'a> Gc<'a> {
         Ok(())
     }
 
-    /// Step 9: nsnet's rules in other firewalls.
+    /// Step 9: nsnet's rules in other firewalls, and the kernel side of
+    /// clustered networks (routes, VXLAN device, entries) put back.
     fn foreign_rules(&mut self) -> Result<()> {
         let endpoints = self.endpoints()?;
         let up = table::up_networks(&mut self.host, &self.networks, &endpoints)?;
+        for spec in self.networks.iter().filter(|n| up.contains(&n.name)) {
+            match crate::ops::cluster::reapply(self.ctx, spec) {
+                Ok(applied) => self.report.restored.extend(
+                    applied
+                        .added
+                        .iter()
+                        .map(|a| format!("{a} of network {}'s cluster", spec.name)),
+                ),
+                Err(e) => self
+                    .report
+                    .errors
+                    .push(format!("network {}'s cluster: {e}", spec.name)),
+            }
+        }
         let outcome = super::foreign::reconcile(self.ctx, &self.networks, &up)?;
         for (network, rule, why) in outcome.removed {
             self.report.removed.push(Removed {
