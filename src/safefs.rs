@@ -57,6 +57,16 @@ fn errno(path: &Path) -> impl Fn(rustix::io::Errno) -> Error + '_ {
     }
 }
 
+/// Creates `dir` and its missing parents as nsnet's own (mode 0700), so a
+/// later [`private_dir`] has nothing to repair (and nothing to warn about).
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Makes `dir` (and missing parents) 0700; repairs the mode of one that is
 /// nsnet's user's; refuses one that another user owns.
 pub fn private_dir(dir: &Path) -> Result<()> {

@@ -527,7 +527,7 @@ fn save(path: &Path, record: &[Added]) -> Result<()> {
         };
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(what(), e))?;
+        crate::safefs::create_private_dir_all(dir).map_err(|e| err(what(), e))?;
     }
     let tmp = path.with_extension("json.tmp");
     let json = serde_json::to_vec_pretty(record).map_err(|e| err(what(), e))?;

@@ -125,7 +125,7 @@ fn record(state_dir: &Path, names: &[String]) -> Result<()> {
     };
     all.extend(names.iter().cloned());
     let text: String = all.iter().map(|n| format!("{n}\n")).collect();
-    std::fs::create_dir_all(state_dir).map_err(io)?;
+    crate::safefs::create_private_dir_all(state_dir).map_err(io)?;
     std::fs::write(&path, text).map_err(io)
 }
 

@@ -506,18 +506,22 @@ pub(crate) fn repair_ports(
     if !endpoints.iter().any(|e| has(&e.host_ifname).is_some()) {
         return Ok(Vec::new());
     }
-    let existed = has(&spec.bridge).is_some_and(|l| l.kind == LinkKind::Bridge && l.up);
+    // A bridge that is there and up keeps its configuration: only detached
+    // ports are attached again (reload and gc repair the rest themselves, and
+    // say what they repaired).
+    if let Some(bridge) = has(&spec.bridge).filter(|l| l.kind == LinkKind::Bridge && l.up) {
+        let index = bridge.index;
+        return attach_ports(ctx, host, spec, index);
+    }
     let (index, mut lines, cluster) = ensure_up_locked(ctx, host, spec)?;
     lines.extend(cluster);
-    if !existed {
-        lines.insert(
-            0,
-            format!(
-                "bridge {} of network {}: made again (it was missing or down)",
-                spec.bridge, spec.name
-            ),
-        );
-    }
+    lines.insert(
+        0,
+        format!(
+            "bridge {} of network {}: made again (it was missing or down)",
+            spec.bridge, spec.name
+        ),
+    );
     lines.extend(attach_ports(ctx, host, spec, index)?);
     Ok(lines)
 }

@@ -110,7 +110,8 @@ pub fn setup() -> Result<ExitCode> {
 pub fn init() -> Result<ExitCode> {
     // procfs shows the PID namespace of the process that mounts it.
     mount("proc", "/proc", "proc", None)?;
-    std::fs::create_dir_all(Path::new(STATE_DIR)).context("demo sandbox: creating /run/nsnet")?;
+    nsnet::safefs::create_private_dir_all(Path::new(STATE_DIR))
+        .context("demo sandbox: creating /run/nsnet")?;
     let steps = stage("steps")?
         .spawn()
         .context("demo sandbox: starting the walk-through")?;
