@@ -585,9 +585,17 @@ fn apply(
         if up {
             let new = elements(cluster, spec);
             let before = old.map(|o| elements(o, spec)).unwrap_or_default();
-            let same = before.len() == new.len() && before.iter().zip(&new).all(|(a, b)| a == b);
-            if !same || !fw.missing_elements(&new)?.is_empty() {
+            if !fw.missing_elements(&before)?.is_empty() {
+                // Something deleted them by hand (or the table was declared
+                // again): put the whole set back.
                 fw.update_cluster(&before, &new)?;
+            } else {
+                // Only the difference: every change to an interval set makes
+                // the kernel rebuild its lookup, so 500 peers changed one by
+                // one cost 200 ms where one element costs a fraction of one.
+                let gone: Vec<_> = before.iter().filter(|e| !new.contains(e)).cloned().collect();
+                let added: Vec<_> = new.iter().filter(|e| !before.contains(e)).cloned().collect();
+                fw.update_cluster(&gone, &added)?;
             }
         }
     }
