@@ -372,3 +372,235 @@ fn doctor_from_the_page_answers_with_its_json() {
     assert!(body.contains("error"), "{body}");
     assert_eq!(server.request("GET", "/doctor?from=a").0, 400);
 }
+
+/// Chromium, headless, driven through its DevTools protocol over a pipe
+/// (`--remote-debugging-pipe`: JSON messages ended by NUL on fds 3 and 4),
+/// running inside the sandbox; killed on drop with its profile directory.
+struct Browser {
+    child: Child,
+    to: std::fs::File,
+    from: std::sync::mpsc::Receiver<Value>,
+    next_id: u64,
+    session: String,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    fn open(sb: &Sandbox, url: &str) -> Browser {
+        let profile = std::env::temp_dir().join(format!(
+            "nsnet-serve-chromium-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).unwrap();
+        let (to_read, to_write) = pipe();
+        let (from_read, from_write) = pipe();
+        let (r3, w4) = (to_read.as_raw_fd(), from_write.as_raw_fd());
+        let mut cmd = sb.command("chromium");
+        cmd.args(["--headless", "--no-sandbox", "--disable-gpu"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(["--disable-background-networking", "--no-first-run"])
+            .args(["--disable-component-update", "--remote-debugging-pipe"])
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: between fork and exec only fcntl and dup2 run, which are
+        // async-signal-safe; they put the pipe ends on the fds chromium expects
+        // (dup2 leaves the new descriptors open across exec).
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                // Out of the way first: the pipes may sit on 3 or 4 already.
+                let r = libc::fcntl(r3, libc::F_DUPFD_CLOEXEC, 10);
+                let w = libc::fcntl(w4, libc::F_DUPFD_CLOEXEC, 10);
+                if r < 0 || w < 0 || libc::dup2(r, 3) < 0 || libc::dup2(w, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("starting chromium");
+        drop(to_read);
+        drop(from_write);
+        let (tx, from) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(from_read);
+            let mut msg = Vec::new();
+            while r.read_until(0, &mut msg).unwrap_or(0) > 0 {
+                if msg.last() == Some(&0) {
+                    msg.pop();
+                }
+                if let Ok(v) = serde_json::from_slice::<Value>(&msg) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+                msg.clear();
+            }
+        });
+        let mut b = Browser {
+            child,
+            to: to_write,
+            from,
+            next_id: 0,
+            session: String::new(),
+            profile,
+        };
+        let target = b.call("Target.createTarget", serde_json::json!({ "url": url }));
+        let attached = b.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target["targetId"], "flatten": true }),
+        );
+        b.session = attached["sessionId"].as_str().unwrap().to_owned();
+        b
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            msg["sessionId"] = Value::String(self.session.clone());
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.to.write_all(&bytes).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .from
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("chromium did not answer {method}"));
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// The value of a JavaScript expression in the page.
+    fn eval(&mut self, expr: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expr, "returnByValue": true }),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Waits until `expr` is true in the page; how long it took.
+    fn wait(&mut self, expr: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        while self.eval(expr) != Value::Bool(true) {
+            assert!(start.elapsed() < limit, "not true within {limit:?}: {expr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Closed by asking, so it is gone before its profile is removed.
+        let _ = self
+            .to
+            .write_all(b"{\"id\":0,\"method\":\"Browser.close\"}\0");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors into `fds`, each owned by
+    // exactly one File below.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// Every `data-id` drawn in the page's picture.
+const DRAWN: &str = "JSON.stringify([...document.querySelectorAll('#view [data-id]')]\
+.map(e => e.getAttribute('data-id')))";
+
+#[test]
+fn a_headless_browser_sees_the_topology_live_and_runs_doctor() {
+    let sb = Sandbox::new();
+    build(&sb);
+    sb.netns(&["c"]);
+    let server = Server::start(&sb);
+    let mut browser = Browser::open(&sb, &format!("http://{}/", server.host()));
+    browser.wait(
+        "document.getElementById('status').textContent.startsWith('live')",
+        Duration::from_secs(10),
+    );
+    let drawn: Vec<String> = serde_json::from_str(browser.eval(DRAWN).as_str().unwrap()).unwrap();
+    for (ns, link) in kernel_objects(&sb) {
+        for id in [format!("ns:{ns}"), format!("if:{ns}/{link}")] {
+            assert!(drawn.contains(&id), "the page lacks {id}: {drawn:?}");
+        }
+    }
+    assert!(drawn.iter().any(|d| d.starts_with("veth:")), "{drawn:?}");
+    assert!(drawn.contains(&"port:0".to_owned()), "{drawn:?}");
+
+    // Live: a connect shows up without a reload (the marker survives).
+    browser.eval("window.notReloaded = true");
+    sb.ok(&["network", "connect", "web", "c"]);
+    let link = sb.links("c").into_iter().find(|l| l != "lo").unwrap();
+    let took = browser.wait(
+        &format!("!!document.querySelector('#view [data-id=\"if:c/{link}\"]')"),
+        Duration::from_secs(2),
+    );
+    assert_eq!(
+        browser.eval("window.notReloaded === true"),
+        Value::Bool(true)
+    );
+    eprintln!("the new endpoint appeared in the page after {took:?}");
+
+    // Details: clicking c's interface shows its MAC and addresses as the kernel has them.
+    let ip: Value = sb.json(&format!("ip -n c -j addr show dev {link}"));
+    let mac = ip[0]["address"].as_str().unwrap().to_owned();
+    let addr = ip[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["family"] == "inet")
+        .map(|a| a["local"].as_str().unwrap().to_owned())
+        .unwrap();
+    browser.eval(&format!(
+        "document.querySelector('#view [data-id=\"if:c/{link}\"]')\
+.dispatchEvent(new MouseEvent('click', {{bubbles: true}}))"
+    ));
+    let details = browser.eval("document.getElementById('details').textContent");
+    let details = details.as_str().unwrap();
+    for want in [mac.as_str(), addr.as_str(), "web"] {
+        assert!(details.contains(want), "details lack {want}: {details}");
+    }
+
+    // Doctor from the page: a blocked path, its verdict and hops shown.
+    browser.eval(
+        "document.getElementById('from').value = 'a';\
+document.getElementById('to').value = '192.0.2.101:80';\
+document.querySelector('#doctor button').click()",
+    );
+    browser.wait(
+        "document.getElementById('verdict').textContent.startsWith('blocked in')",
+        Duration::from_secs(20),
+    );
+    let hops = browser.eval("document.querySelectorAll('#hops li.fail').length");
+    assert!(hops.as_u64().unwrap() >= 1, "{hops}");
+}
