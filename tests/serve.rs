@@ -489,6 +489,26 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// With `NSNET_SCREENSHOTS=DIR`, saves a picture of the page as DIR/NAME.png
+    /// (the README's pictures are made this way).
+    fn screenshot(&mut self, name: &str) {
+        let Some(dir) = std::env::var_os("NSNET_SCREENSHOTS") else {
+            return;
+        };
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        let shot = self.call(
+            "Page.captureScreenshot",
+            serde_json::json!({"format": "png"}),
+        );
+        let png = base64_decode(shot["data"].as_str().unwrap());
+        assert!(png.starts_with(b"\x89PNG"));
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+    }
+
     /// Waits until `expr` is true in the page; how long it took.
     fn wait(&mut self, expr: &str, limit: Duration) -> Duration {
         let start = Instant::now();
@@ -517,6 +537,28 @@ impl Drop for Browser {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|c| *c != b'=') {
+        acc = (acc << 6) | u32::from(value(c));
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }
 
 fn pipe() -> (std::fs::File, std::fs::File) {
@@ -557,6 +599,8 @@ fn a_headless_browser_sees_the_topology_live_and_runs_doctor() {
     assert!(drawn.iter().any(|d| d.starts_with("veth:")), "{drawn:?}");
     assert!(drawn.contains(&"port:0".to_owned()), "{drawn:?}");
 
+    browser.screenshot("serve-before");
+
     // Live: a connect shows up without a reload (the marker survives).
     browser.eval("window.notReloaded = true");
     sb.ok(&["network", "connect", "web", "c"]);
@@ -570,6 +614,7 @@ fn a_headless_browser_sees_the_topology_live_and_runs_doctor() {
         Value::Bool(true)
     );
     eprintln!("the new endpoint appeared in the page after {took:?}");
+    browser.screenshot("serve-after");
 
     // Details: clicking c's interface shows its MAC and addresses as the kernel has them.
     let ip: Value = sb.json(&format!("ip -n c -j addr show dev {link}"));
@@ -601,6 +646,7 @@ document.querySelector('#doctor button').click()",
         "document.getElementById('verdict').textContent.startsWith('blocked in')",
         Duration::from_secs(20),
     );
+    browser.screenshot("serve-doctor");
     let hops = browser.eval("document.querySelectorAll('#hops li.fail').length");
     assert!(hops.as_u64().unwrap() >= 1, "{hops}");
 }
