@@ -317,16 +317,49 @@ fn idle_connections_stop_nothing() {
         "network connect took {busy:?} with 200 idle connections, {alone:?} without"
     );
     drop(idle);
+    // Event streams have a cap of their own; past it, 503, and GET still works.
+    let open = |server: &Server| {
+        let mut s = server.connect();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET /events HTTP/1.1\r\nHost: {}\r\n\r\n", server.host()).unwrap();
+        let mut line = String::new();
+        let mut r = BufReader::new(s);
+        r.read_line(&mut line).unwrap();
+        (line, r)
+    };
+    let mut streams = Vec::new();
+    for _ in 0..32 {
+        let (status, r) = open(&server);
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        streams.push(r);
+    }
+    let (status, _) = open(&server);
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    server.get("/graph.svg");
 }
 
 #[test]
-fn sigterm_stops_the_server() {
+fn sigterm_and_sigint_stop_the_server() {
     let sb = Sandbox::new();
-    let mut server = Server::start(&sb);
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        stops_on(&sb, signal);
+    }
+}
+
+fn stops_on(sb: &Sandbox, signal: libc::c_int) {
+    let mut server = Server::start(sb);
     server.get("/graph.svg");
+    // An open event stream does not keep it running.
+    let mut stream = server.connect();
+    write!(
+        stream,
+        "GET /events HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.host()
+    )
+    .unwrap();
     let pid = server.pid();
     // SAFETY: kill sends a signal to the nsnet process this test started.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
     let start = Instant::now();
     let status = loop {
         if let Some(st) = server.child.try_wait().unwrap() {

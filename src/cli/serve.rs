@@ -391,6 +391,7 @@ fn connection(shared: &Shared, id: u64, stream: TcpStream) {
             &format!("this server answers only to {}", shared.local),
             &[],
         );
+        linger(&stream);
         return;
     }
     if req.method != "GET" {

@@ -541,4 +541,21 @@ mod tests {
         assert!(svg.contains("server &quot;&lt;x&gt;&quot; &amp; co"));
         assert!(!svg.contains("\"<x>\""));
     }
+
+    #[test]
+    fn every_object_is_named_by_a_data_id() {
+        let topo = sample::topology();
+        let svg = render(&topo);
+        for ns in &topo.namespaces {
+            assert!(svg.contains(&format!(r#"data-id="ns:{}""#, escape(&ns.name))));
+            for i in &ns.interfaces {
+                let id = format!(r#"data-id="if:{}/{}""#, escape(&ns.name), escape(&i.name));
+                assert!(svg.contains(&id), "{id}");
+            }
+        }
+        for k in 0..topo.ports.len() {
+            assert!(svg.contains(&format!(r#"data-id="port:{k}""#)));
+        }
+        assert_eq!(svg.matches(r#"data-id="veth:"#).count(), topo.wires().len());
+    }
 }
