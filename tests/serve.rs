@@ -303,6 +303,17 @@ fn idle_connections_stop_nothing() {
     for s in idle.iter().step_by(2) {
         let _ = (&*s).write_all(b"GET / HT");
     }
+    // A thread per connection, but not one per idle connection: a cap.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let threads: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(
+        threads <= 64 + 32 + 4,
+        "{threads} threads for 200 idle connections"
+    );
     let start = Instant::now();
     let json = server.get("/graph.json");
     assert!(json.starts_with('{'));

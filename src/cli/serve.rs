@@ -222,11 +222,14 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
             if let Some((_, oldest)) = conns.waiting.pop_first() {
                 // Its thread sees end of file and ends, freeing its place.
                 let _ = oldest.shutdown(Shutdown::Both);
-            } else if conns.open >= MAX_CONNS + MAX_STREAMS {
-                drop(conns);
-                let _ = error(&stream, 503, "busy", &[]);
-                return;
             }
+        }
+        // A hard cap: dropped connections free their places a moment later,
+        // and event streams are not dropped.
+        if conns.open >= MAX_CONNS + MAX_STREAMS {
+            drop(conns);
+            let _ = error(&stream, 503, "busy", &[]);
+            return;
         }
         conns.open += 1;
         conns.next += 1;
