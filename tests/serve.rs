@@ -680,10 +680,19 @@ fn a_headless_browser_sees_the_topology_live_and_runs_doctor() {
         assert!(details.contains(want), "details lack {want}: {details}");
     }
 
-    // Doctor from the page: a blocked path, its verdict and hops shown.
+    // Doctor from the page: FROM picked on the picture, TO typed; a blocked
+    // path, its verdict and hops shown.
     browser.eval(
-        "document.getElementById('from').value = 'a';\
-document.getElementById('to').value = '192.0.2.101:80';\
+        "document.querySelector('#view [data-id=\"ns:a\"] text')\
+.dispatchEvent(new MouseEvent('click', {bubbles: true}));\
+document.querySelector('#details button[data-pick=from]').click()",
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('from').value"),
+        Value::from("a")
+    );
+    browser.eval(
+        "document.getElementById('to').value = '192.0.2.101:80';\
 document.querySelector('#doctor button').click()",
     );
     browser.wait(
@@ -693,4 +702,20 @@ document.querySelector('#doctor button').click()",
     browser.screenshot("serve-doctor");
     let hops = browser.eval("document.querySelectorAll('#hops li.fail').length");
     assert!(hops.as_u64().unwrap() >= 1, "{hops}");
+    // The namespace where the path is blocked is marked on the picture.
+    let report: Value =
+        serde_json::from_str(&server.get("/doctor?from=a&to=192.0.2.101%3A80")).unwrap();
+    let blocked = report["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["status"] == "fail")
+        .unwrap()["namespace"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        browser.eval("document.querySelector('#view .hop-fail').getAttribute('data-id')"),
+        Value::from(format!("ns:{blocked}"))
+    );
 }

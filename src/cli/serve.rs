@@ -75,6 +75,8 @@ struct Shared {
     snapshot: Mutex<Arc<Snapshot>>,
     changed: Condvar,
     conns: Mutex<Conns>,
+    /// Signalled when a connection ends.
+    freed: Condvar,
     doctor: Mutex<()>,
     stop: AtomicBool,
 }
@@ -114,6 +116,7 @@ pub fn run(ctx: &Context, addr: SocketAddr) -> Result<ExitCode> {
         snapshot: Mutex::new(Arc::new(first)),
         changed: Condvar::new(),
         conns: Mutex::new(Conns::default()),
+        freed: Condvar::new(),
         doctor: Mutex::new(()),
         stop: AtomicBool::new(false),
     });
@@ -224,12 +227,21 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
                 let _ = oldest.shutdown(Shutdown::Both);
             }
         }
-        // A hard cap: dropped connections free their places a moment later,
-        // and event streams are not dropped.
-        if conns.open >= MAX_CONNS + MAX_STREAMS {
-            drop(conns);
-            let _ = error(&stream, 503, "busy", &[]);
-            return;
+        // A hard cap: dropped connections free their places a moment later
+        // (wait for that, briefly), and event streams are not dropped.
+        let until = Instant::now() + Duration::from_secs(1);
+        while conns.open >= MAX_CONNS + MAX_STREAMS {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                drop(conns);
+                let _ = error(&stream, 503, "busy", &[]);
+                return;
+            }
+            conns = shared
+                .freed
+                .wait_timeout(conns, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         conns.open += 1;
         conns.next += 1;
@@ -247,6 +259,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
             let mut conns = lock(&shared2.conns);
             conns.waiting.remove(&id);
             conns.open -= 1;
+            shared2.freed.notify_all();
         });
     if spawned.is_err() {
         let mut conns = lock(&shared.conns);
