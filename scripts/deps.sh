@@ -12,6 +12,8 @@ command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # tests/tools/rawpkt.py: the hand-made frames of tests/attacks.rs.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# tests/serve.rs drives the page of `nsnet graph --serve` in a headless browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # tests/coexist.rs starts a Docker daemon and firewalld inside its sandboxes,
 # and builds a container image from the static busybox.
 [ -x /usr/sbin/dockerd ] || need+=(docker.io)

@@ -1,4 +1,5 @@
-//! `nsnet graph`: the live topology as a tree, Graphviz input, an SVG picture or JSON.
+//! `nsnet graph`: the live topology as a tree, Graphviz input, an SVG picture or JSON,
+//! or served live to a browser (`--serve`, [`super::serve`]).
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
@@ -26,10 +27,19 @@ pub struct GraphArgs {
     /// Write to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Serve a live view on http://[ADDR:]PORT/ (address 127.0.0.1 unless
+    /// given): the picture, updated as the topology changes, details on click,
+    /// and doctor. Read-only; Ctrl-C stops it.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = super::serve::parse_listen,
+          conflicts_with_all = ["format", "output"])]
+    serve: Option<std::net::SocketAddr>,
 }
 
 pub fn run(ctx: &Context, args: &GraphArgs) -> Result<ExitCode> {
     nsnet::privilege::require_admin().context("graph")?;
+    if let Some(addr) = args.serve {
+        return super::serve::run(ctx, addr);
+    }
     let topo = graph::collect(ctx).context("graph")?;
     let rendered = match args.format {
         Format::Text => graph::text::render(&topo),

@@ -14,6 +14,7 @@ mod output;
 mod pod;
 mod port;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -370,7 +370,9 @@ pub fn render(topo: &Topology) -> String {
         );
         let _ = writeln!(
             out,
-            r#"<path class="veth" d="{}"><title>{}</title></path>"#,
+            r#"<path class="veth" data-id="veth:{}/{}" d="{}"><title>{}</title></path>"#,
+            escape(&topo.namespaces[a].name),
+            escape(&topo.namespaces[a].interfaces[i].name),
             curve(&l, (a, ra), (b, rb)),
             escape(&title)
         );
@@ -392,7 +394,7 @@ pub fn render(topo: &Topology) -> String {
         );
         let _ = writeln!(
             out,
-            r#"<path class="port" d="{}"><title>{}</title></path>"#,
+            r#"<path class="port" data-id="port:{k}" d="{}"><title>{}</title></path>"#,
             curve(&l, (0, rk), (b, rb)),
             escape(&title)
         );
@@ -416,7 +418,17 @@ fn draw_box(out: &mut String, topo: &Topology, p: &Placed) {
         Some(a) => format!("ns{a}"),
         None => "networks".into(),
     };
-    let _ = writeln!(out, r#"<g id="{id}"><title>{}</title>"#, escape(&p.title));
+    // data-id names the object for the live page (`nsnet graph --serve`):
+    // `ns:NAME`, `if:NS/IFACE`, `port:N` (an index into the topology's ports).
+    let data_id = match p.ns {
+        Some(a) => format!(r#" data-id="ns:{}""#, escape(&topo.namespaces[a].name)),
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        r#"<g id="{id}"{data_id}><title>{}</title>"#,
+        escape(&p.title)
+    );
     let _ = writeln!(
         out,
         r#"<rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="6"/>"#,
@@ -434,9 +446,18 @@ fn draw_box(out: &mut String, topo: &Topology, p: &Placed) {
             (Some(a), RowKind::Interface(i)) => !topo.namespaces[a].interfaces[*i].up,
             _ => false,
         };
+        let row_id = match (p.ns, &row.kind) {
+            (Some(a), RowKind::Interface(i)) => format!(
+                r#" data-id="if:{}/{}""#,
+                escape(&topo.namespaces[a].name),
+                escape(&topo.namespaces[a].interfaces[*i].name)
+            ),
+            (_, RowKind::Port(k)) => format!(r#" data-id="port:{k}""#),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            r#"<text class="{}" x="{:.1}" y="{:.1}" xml:space="preserve">{}</text>"#,
+            r#"<text class="{}"{row_id} x="{:.1}" y="{:.1}" xml:space="preserve">{}</text>"#,
             if down { "row down" } else { "row" },
             p.x + PAD,
             p.row_y(r) + 4.0,
@@ -519,5 +540,22 @@ mod tests {
         let svg = render(&sample::topology());
         assert!(svg.contains("server &quot;&lt;x&gt;&quot; &amp; co"));
         assert!(!svg.contains("\"<x>\""));
+    }
+
+    #[test]
+    fn every_object_is_named_by_a_data_id() {
+        let topo = sample::topology();
+        let svg = render(&topo);
+        for ns in &topo.namespaces {
+            assert!(svg.contains(&format!(r#"data-id="ns:{}""#, escape(&ns.name))));
+            for i in &ns.interfaces {
+                let id = format!(r#"data-id="if:{}/{}""#, escape(&ns.name), escape(&i.name));
+                assert!(svg.contains(&id), "{id}");
+            }
+        }
+        for k in 0..topo.ports.len() {
+            assert!(svg.contains(&format!(r#"data-id="port:{k}""#)));
+        }
+        assert_eq!(svg.matches(r#"data-id="veth:"#).count(), topo.wires().len());
     }
 }

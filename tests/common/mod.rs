@@ -79,6 +79,12 @@ impl Sandbox {
         cmd
     }
 
+    /// The sandbox's network namespace (`/proc/PID/ns/net`), for a test thread
+    /// that opens sockets inside it (`setns`) to talk to a server there.
+    pub fn net_ns_path(&self) -> String {
+        format!("/proc/{}/ns/net", self.pid1)
+    }
+
     /// Runs nsnet inside the sandbox.
     pub fn nsnet(&self, args: &[&str]) -> Output {
         self.command(NSNET)
