@@ -635,3 +635,29 @@ fn a_connect_puts_back_a_missing_bridge_table_with_every_endpoints_elements() {
     ));
     assert_eq!(got(&sb, "lo"), "");
 }
+
+/// An older nsnet's table (`inet nsnet` alone, its old rules), with no network
+/// of this store up: the first connect declares both tables again, and the
+/// guard holds from the first endpoint on.
+#[test]
+fn a_first_connect_beside_an_older_nsnets_table_declares_both_tables() {
+    let sb = Sandbox::new();
+    sb.netns(&["a"]);
+    sb.sh_ok(
+        "nft -f - <<'EOF'\ntable inet nsnet {\n\tset bridges { type ifname; }\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tiifname @bridges accept\n\t}\n}\nEOF",
+    );
+    sb.ok(&["network", "create", "web", "--subnet", "10.31.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "a"]);
+    sb.ok(&["check"]);
+    assert!(sb.sh_ok("nft list tables").contains("table bridge nsnet"));
+    // The old chain's extra rule is gone: the base ruleset, exactly.
+    let forward = sb.sh_ok("nft list chain inet nsnet forward");
+    assert!(!forward.contains("iifname @bridges accept"), "{forward}");
+    let _lo = udp_log(&sb, "host", "127.0.0.1", 9999, "lo");
+    sb.sh_ok(&format!(
+        "ip netns exec a python3 {RAWPKT} udp4 eth0 {} {} 127.0.0.1 9999 attack",
+        mac(&sb, "nsbr-web"),
+        addr(&sb, "web", "a", false)
+    ));
+    assert_eq!(got(&sb, "lo"), "");
+}

@@ -168,7 +168,7 @@ fn concurrent_first_connects_do_not_warn_that_the_table_was_deleted() {
     assert!(out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("table inet nsnet was deleted while networks were in use"),
+            .contains("nsnet's firewall tables were missing (deleted, or declared by an older nsnet) while networks were in use"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

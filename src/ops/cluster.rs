@@ -593,8 +593,16 @@ fn apply(
                 // Only the difference: every change to an interval set makes
                 // the kernel rebuild its lookup, so 500 peers changed one by
                 // one cost 200 ms where one element costs a fraction of one.
-                let gone: Vec<_> = before.iter().filter(|e| !new.contains(e)).cloned().collect();
-                let added: Vec<_> = new.iter().filter(|e| !before.contains(e)).cloned().collect();
+                let gone: Vec<_> = before
+                    .iter()
+                    .filter(|e| !new.contains(e))
+                    .cloned()
+                    .collect();
+                let added: Vec<_> = new
+                    .iter()
+                    .filter(|e| !before.contains(e))
+                    .cloned()
+                    .collect();
                 fw.update_cluster(&gone, &added)?;
             }
         }

@@ -224,7 +224,7 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
     let repaired = super::maint::reinstall_if_deleted(ctx)?;
     if !repaired.is_empty() {
         tracing::warn!(
-            "table inet nsnet was deleted while networks were in use; put it back whole first"
+            "nsnet's firewall tables were missing (deleted, or declared by an older nsnet) while networks were in use; declared them again whole first"
         );
         for line in &repaired {
             tracing::debug!("{line}");

@@ -565,12 +565,17 @@ fn configure_bridge(
     // The base ruleset is declared here, under nsnet's lock, by the first
     // network to come up; a missing table while others are up was deleted
     // (connect put it back whole just before, unless it went again since).
-    let mut fw = match Firewall::open_existing()? {
-        Some(fw) => fw,
-        None if super::maint::networks_in_use(ctx, host, Some(&spec.name))? => {
+    // Both tables there: use them. One missing (deleted, or an older nsnet
+    // declared only `inet nsnet`): with other networks up, connect has just
+    // put both back whole with every element (see `reinstall_if_deleted`),
+    // so a table still missing went again since; with none up, declare them
+    // (again) here.
+    let mut fw = match Firewall::tables_exist()? {
+        (true, true) => Firewall::open_existing()?.ok_or_else(super::endpoint::table_deleted)?,
+        _ if super::maint::networks_in_use(ctx, host, Some(&spec.name))? => {
             return Err(super::endpoint::table_deleted())
         }
-        None => Firewall::open()?,
+        _ => Firewall::open()?,
     };
     fw.add_network(&rules(spec))?;
     if spec.foreign_rules {
