@@ -661,3 +661,31 @@ fn a_first_connect_beside_an_older_nsnets_table_declares_both_tables() {
     ));
     assert_eq!(got(&sb, "lo"), "");
 }
+
+/// A container that gives itself another address (or is given one by a
+/// tool) loses the traffic it sends from it: doctor names the port guard.
+#[test]
+fn doctor_names_the_port_guard_for_a_source_nsnet_did_not_give() {
+    let sb = Sandbox::with_outside();
+    sb.netns(&["a"]);
+    sb.ok(&["network", "create", "web", "--subnet", "10.31.0.0/24"]);
+    sb.ok(&["network", "connect", "web", "a"]);
+    assert!(sb.pings("a", "203.0.113.2"));
+    sb.sh_ok(
+        "ip -n a addr add 10.31.0.77/32 dev eth0 && \
+         ip -n a route replace default via 10.31.0.1 dev eth0 src 10.31.0.77",
+    );
+    assert!(sb.ping_fails("a", "203.0.113.2"), "a forged source got out");
+    let out = sb.nsnet(&["doctor", "a", "203.0.113.2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("would leave with source 10.31.0.77, which nsnet did not give a on network web (its address there: 10.31.0.2)"),
+        "{text}"
+    );
+    assert!(text.contains("table bridge nsnet"), "{text}");
+    // Back to its own address: clear again.
+    sb.sh_ok("ip -n a route replace default via 10.31.0.1 dev eth0 src 10.31.0.2");
+    assert!(sb.pings("a", "203.0.113.2"));
+    assert!(sb.nsnet(&["doctor", "a", "203.0.113.2"]).status.success());
+}

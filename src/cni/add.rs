@@ -451,7 +451,8 @@ fn finish(
                     dest: dflt,
                     gateway: Some(gw),
                     oif: Some(link.index),
-                };
+                prefsrc: None,
+            };
                 nl.add_route(&route)
                     .map_err(nl_err(label, format!("adding a default route via {gw}")))?;
             }
@@ -481,7 +482,8 @@ fn finish(
                 dest: r.dst,
                 gateway: Some(gw),
                 oif: Some(link.index),
-            };
+            prefsrc: None,
+        };
             nl.add_route(&route)
                 .map_err(nl_err(label, format!("adding route {} via {gw}", r.dst)))?;
         }

@@ -17,6 +17,9 @@ pub struct Route {
     pub dest: IpNet,
     pub gateway: Option<IpAddr>,
     pub oif: Option<u32>,
+    /// The preferred source address (`src`), read from the kernel; nsnet's
+    /// own routes leave it to the kernel (`None`).
+    pub prefsrc: Option<IpAddr>,
 }
 
 impl Route {
@@ -124,11 +127,13 @@ fn parse_route(msg: &RouteMessage) -> Option<Route> {
     let mut dest = unspecified;
     let mut gateway = None;
     let mut oif = None;
+    let mut prefsrc = None;
     for attr in &msg.attributes {
         match attr {
             RouteAttribute::Destination(a) => dest = ip_of(a)?,
             RouteAttribute::Gateway(a) => gateway = ip_of(a),
             RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::PrefSource(a) => prefsrc = ip_of(a),
             _ => {}
         }
     }
@@ -136,5 +141,6 @@ fn parse_route(msg: &RouteMessage) -> Option<Route> {
         dest: IpNet::new(dest, msg.header.destination_prefix_length).ok()?,
         gateway,
         oif,
+        prefsrc,
     })
 }
