@@ -42,6 +42,18 @@ fn addr(sb: &Sandbox, net: &str, ns: &str, v6: bool) -> String {
         .to_owned()
 }
 
+/// A frame from `ns` (on network `net`, bridge `nsbr-NET`) to the gateway's
+/// MAC for 127.0.0.1 reaches no host service bound there.
+fn assert_loopback_guarded(sb: &Sandbox, ns: &str, net: &str) {
+    let _lo = udp_log(sb, "host", "127.0.0.1", 9999, "lo");
+    sb.sh_ok(&format!(
+        "ip netns exec {ns} python3 {RAWPKT} udp4 eth0 {} {} 127.0.0.1 9999 attack",
+        mac(sb, &format!("nsbr-{net}")),
+        addr(sb, net, ns, false)
+    ));
+    assert_eq!(got(sb, "lo"), "", "{ns} reached the host's 127.0.0.1");
+}
+
 /// A UDP listener that appends every datagram to `/run/got-NAME`.
 fn udp_log(sb: &Sandbox, ns: &str, bind: &str, port: u16, name: &str) -> common::Background {
     let prefix = if ns == "host" {
@@ -627,13 +639,7 @@ fn a_connect_puts_back_a_missing_bridge_table_with_every_endpoints_elements() {
         assert!(macs.contains(mac.trim()), "{ns}: {macs}");
     }
     // And a's port is guarded again.
-    let _lo = udp_log(&sb, "host", "127.0.0.1", 9999, "lo");
-    sb.sh_ok(&format!(
-        "ip netns exec a python3 {RAWPKT} udp4 eth0 {} {} 127.0.0.1 9999 attack",
-        mac(&sb, "nsbr-web"),
-        addr(&sb, "web", "a", false)
-    ));
-    assert_eq!(got(&sb, "lo"), "");
+    assert_loopback_guarded(&sb, "a", "web");
 }
 
 /// An older nsnet's table (`inet nsnet` alone, its old rules), with no network
@@ -653,13 +659,7 @@ fn a_first_connect_beside_an_older_nsnets_table_declares_both_tables() {
     // The old chain's extra rule is gone: the base ruleset, exactly.
     let forward = sb.sh_ok("nft list chain inet nsnet forward");
     assert!(!forward.contains("iifname @bridges accept"), "{forward}");
-    let _lo = udp_log(&sb, "host", "127.0.0.1", 9999, "lo");
-    sb.sh_ok(&format!(
-        "ip netns exec a python3 {RAWPKT} udp4 eth0 {} {} 127.0.0.1 9999 attack",
-        mac(&sb, "nsbr-web"),
-        addr(&sb, "web", "a", false)
-    ));
-    assert_eq!(got(&sb, "lo"), "");
+    assert_loopback_guarded(&sb, "a", "web");
 }
 
 /// A container that gives itself another address (or is given one by a

@@ -451,8 +451,8 @@ fn finish(
                     dest: dflt,
                     gateway: Some(gw),
                     oif: Some(link.index),
-                prefsrc: None,
-            };
+                    prefsrc: None,
+                };
                 nl.add_route(&route)
                     .map_err(nl_err(label, format!("adding a default route via {gw}")))?;
             }
@@ -482,8 +482,8 @@ fn finish(
                 dest: r.dst,
                 gateway: Some(gw),
                 oif: Some(link.index),
-            prefsrc: None,
-        };
+                prefsrc: None,
+            };
             nl.add_route(&route)
                 .map_err(nl_err(label, format!("adding route {} via {gw}", r.dst)))?;
         }

@@ -12,8 +12,8 @@ fn route(dest: &str, gw: Option<&str>, oif: u32) -> Route {
         dest: dest.parse().unwrap(),
         gateway: gw.map(|g| g.parse().unwrap()),
         oif: Some(oif),
-    prefsrc: None,
-}
+        prefsrc: None,
+    }
 }
 
 fn nsnet_table(extra: serde_json::Value) -> Option<Ruleset> {

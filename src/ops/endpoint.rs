@@ -444,8 +444,8 @@ fn add_default_routes<'a>(
             dest,
             gateway: Some(pool.gateway),
             oif: Some(oif),
-        prefsrc: None,
-    };
+            prefsrc: None,
+        };
         nl.add_route(&route).map_err(nl_err(
             label,
             format!("adding default route via {}", pool.gateway),

@@ -114,8 +114,8 @@ fn add(nl: &mut Netlink, label: &str, oif: u32, sr: &SourceRoutes, pools: &[&Poo
                 dest,
                 gateway,
                 oif: Some(oif),
-            prefsrc: None,
-        };
+                prefsrc: None,
+            };
             nl.add_route_to(&route, sr.table).map_err(nl_err(
                 label,
                 format!("adding route {dest} to table {}", sr.table),

@@ -314,16 +314,7 @@ fn json_fields(v: &Value) -> Option<Vec<Field>> {
 
 /// One key or value: a scalar, `{"concat": [...]}`, or wrapped in `{"elem": {"val": ...}}`.
 fn encode(fields: &[Field], v: &Value) -> Option<Vec<u8>> {
-    let v = v.get("elem").and_then(|e| e.get("val")).unwrap_or(v);
-    let parts: Vec<&Value> = match v.get("concat") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        _ => vec![v],
-    };
-    if parts.len() != fields.len() {
-        return None;
-    }
-    let bytes: Option<Vec<Vec<u8>>> = fields.iter().zip(parts).map(|(f, p)| f.encode(p)).collect();
-    bytes.map(|b| b.concat())
+    encode_range(fields, v).map(|(key, _)| key)
 }
 
 /// A key of an interval set: its first and last key. `nft -j` writes a
