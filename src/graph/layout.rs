@@ -8,6 +8,8 @@
 //! a bridge's link to its namespace, a clustered network's VXLAN device, and
 //! published ports (from the host to the endpoint's namespace).
 //!
+//! Each network's members share a horizontal band across the columns (nodes on
+//! no network above them), so its group's rectangle holds only its own nodes.
 //! Layers come from a breadth-first walk over the edges from the host (then from
 //! each node not reached yet); within a layer, nodes are ordered by the mean
 //! height of their neighbours in the layers placed already (one barycentre
@@ -401,39 +403,76 @@ pub fn layout(topo: &Topology) -> Layout {
             gap[c] = gap[c].max(need);
         }
     }
-    let col_h = |c: &[usize], nodes: &[Node]| {
-        c.iter().map(|&a| nodes[a].h).sum::<f64>() + GAP_Y * c.len().saturating_sub(1) as f64
+    // Bands: each network's members share a horizontal band across all columns
+    // (nodes on no network first), so a group's rectangle holds its own nodes.
+    let band: Vec<usize> = nodes
+        .iter()
+        .map(|nd| match nd.kind {
+            NodeKind::Bridge { net: Some(k), .. } | NodeKind::Peers(k) => k + 1,
+            NodeKind::Ns(a) => topo
+                .networks
+                .iter()
+                .position(|net| {
+                    net.endpoints
+                        .iter()
+                        .any(|e| e.namespace == topo.namespaces[a].name)
+                })
+                .map_or(0, |k| k + 1),
+            NodeKind::Bridge { net: None, .. } => 0,
+        })
+        .collect();
+    let bands = band.iter().copied().max().map_or(0, |m| m + 1);
+    let stack_h = |members: &mut dyn Iterator<Item = &Node>| {
+        let (sum, count) = members.fold((0.0, 0usize), |(s, c), nd| (s + nd.h, c + 1));
+        sum + GAP_Y * count.saturating_sub(1) as f64
     };
-    let tallest = cols.iter().map(|c| col_h(c, &nodes)).fold(0.0, f64::max);
-    let top = MARGIN + GROUP_PAD + GROUP_HEAD;
+    let band_h: Vec<f64> = (0..bands)
+        .map(|b| {
+            cols.iter()
+                .map(|col| stack_h(&mut col.iter().filter(|&&a| band[a] == b).map(|&a| &nodes[a])))
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let mut band_y = vec![0.0; bands];
+    let mut y = MARGIN + GROUP_PAD + GROUP_HEAD;
+    for b in 0..bands {
+        if band_h[b] == 0.0 {
+            continue;
+        }
+        band_y[b] = y;
+        y += band_h[b] + GAP_Y + 2.0 * GROUP_PAD + GROUP_HEAD;
+    }
     let mut placed = vec![false; n];
     let mut x = MARGIN + GROUP_PAD;
     for (c, col) in cols.iter_mut().enumerate() {
-        if c > 0 {
-            let keys: Vec<f64> = (0..n)
-                .map(|a| {
-                    let ys: Vec<f64> = adj[a]
-                        .iter()
-                        .filter(|&&b| placed[b])
-                        .map(|&b| nodes[b].cy())
-                        .collect();
-                    if ys.is_empty() {
-                        f64::MAX
-                    } else {
-                        ys.iter().sum::<f64>() / ys.len() as f64
-                    }
-                })
-                .collect();
-            col.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
-        }
-        let mut y = top + (tallest - col_h(col, &nodes)) / 2.0;
+        let keys: Vec<f64> = (0..n)
+            .map(|a| {
+                let ys: Vec<f64> = adj[a]
+                    .iter()
+                    .filter(|&&b| placed[b])
+                    .map(|&b| nodes[b].cy())
+                    .collect();
+                if ys.is_empty() || c == 0 {
+                    f64::MAX
+                } else {
+                    ys.iter().sum::<f64>() / ys.len() as f64
+                }
+            })
+            .collect();
+        // Stable: equals keep the topology's order.
+        col.sort_by(|&a, &b| band[a].cmp(&band[b]).then(keys[a].total_cmp(&keys[b])));
         let mut widest: f64 = 0.0;
-        for &a in col.iter() {
-            nodes[a].x = x;
-            nodes[a].y = y;
-            y += nodes[a].h + GAP_Y;
-            widest = widest.max(nodes[a].w);
-            placed[a] = true;
+        for b in 0..bands {
+            let members: Vec<usize> = col.iter().copied().filter(|&a| band[a] == b).collect();
+            let h = stack_h(&mut members.iter().map(|&a| &nodes[a]));
+            let mut y = band_y[b] + (band_h[b] - h) / 2.0;
+            for a in members {
+                nodes[a].x = x;
+                nodes[a].y = y;
+                y += nodes[a].h + GAP_Y;
+                widest = widest.max(nodes[a].w);
+                placed[a] = true;
+            }
         }
         x += widest + gap[c];
     }

@@ -384,6 +384,31 @@ mod tests {
     }
 
     #[test]
+    fn a_group_holds_only_its_own_network() {
+        for topo in [sample::topology(), sample::many(50, 3)] {
+            let l = layout(&topo);
+            for g in &l.groups {
+                let net = &topo.networks[g.net];
+                for nd in &l.nodes {
+                    let member = match nd.kind {
+                        NodeKind::Bridge { net, .. } => net == Some(g.net),
+                        NodeKind::Peers(k) => k == g.net,
+                        NodeKind::Ns(a) => net
+                            .endpoints
+                            .iter()
+                            .any(|e| e.namespace == topo.namespaces[a].name),
+                    };
+                    let inside = nd.x < g.x + g.w
+                        && g.x < nd.x + nd.w
+                        && nd.y < g.y + g.h
+                        && g.y < nd.y + nd.h;
+                    assert_eq!(inside, member, "{} and group {}", nd.title, g.label);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_svg_is_well_formed() {
         for topo in samples() {
             let svg = render(&topo);
