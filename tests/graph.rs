@@ -208,15 +208,19 @@ fn the_svg_is_well_formed_and_shows_every_object() {
         "veth-blue".into(),
         "ctr0".into(),
         "192.0.2.100/25".into(),
-        "published *:8080->80/tcp".into(),
-        "networks".into(),
-        "web  bridge nsbr-web".into(),
-        "db  bridge nsbr-db".into(),
+        "*:8080->80/tcp".into(),
+        // Bridges are nodes of their own; networks are groups named with their subnet.
+        "bridge nsbr-web".into(),
+        "network web".into(),
+        "198.51.100.1/24".into(),
+        "web 198.51.100.0/24".into(),
+        "db 192.0.2.128/25".into(),
     ] {
         assert!(all.contains(&want), "{want:?} not drawn:\n{all}");
     }
     assert!(svg.contains("class=\"veth\""));
     assert!(svg.contains("class=\"port\""));
+    assert!(svg.contains("class=\"net\""));
 }
 
 #[test]

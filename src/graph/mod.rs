@@ -20,6 +20,7 @@
 
 mod collect;
 pub mod dot;
+pub mod layout;
 pub mod svg;
 pub mod text;
 

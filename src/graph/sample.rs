@@ -157,3 +157,100 @@ pub(crate) fn topology() -> Topology {
         }],
     }
 }
+
+/// `count` pods spread over `nets` networks, each with its bridge in the host.
+pub(crate) fn many(count: usize, nets: usize) -> Topology {
+    let mut host_ifs = Vec::new();
+    let mut namespaces = Vec::new();
+    let mut networks = Vec::new();
+    for k in 0..nets {
+        let mut bridge = iface(
+            2 + k as u32,
+            &format!("nsbr-net{k}"),
+            "bridge",
+            &[&format!("10.{k}.0.1/16")],
+        );
+        bridge.network = Some(format!("net{k}"));
+        host_ifs.push(bridge);
+        networks.push(Network {
+            name: format!("net{k}"),
+            bridge: format!("nsbr-net{k}"),
+            subnets: vec![format!("10.{k}.0.0/16").parse().unwrap()],
+            gateways: vec![format!("10.{k}.0.1").parse().unwrap()],
+            internal: false,
+            masquerade: true,
+            isolate: false,
+            cluster: None,
+            endpoints: Vec::new(),
+        });
+    }
+    let mut ports = Vec::new();
+    for p in 0..count {
+        let k = p % nets.max(1);
+        let name = format!("pod-{p}");
+        let host_if = format!("nsv{p}");
+        let addr = format!("10.{k}.{}.{}/16", p / 200, 2 + p % 200);
+        let mut port = veth(100 + p as u32, &host_if, &name, "eth0", &[]);
+        port.master = Some(format!("nsbr-net{k}"));
+        host_ifs.push(port);
+        namespaces.push(ns(
+            &name,
+            NsKind::Pod {
+                pid: 1000 + p as u32,
+                running: true,
+                members: 1,
+            },
+            10 + p as u64,
+            vec![veth(2, "eth0", "host", &host_if, &[&addr])],
+        ));
+        if let Some(net) = networks.get_mut(k) {
+            net.endpoints.push(Attachment {
+                id: format!("net{k}/{name}"),
+                namespace: name.clone(),
+                interface: "eth0".into(),
+                host_interface: host_if,
+                addresses: vec![addr.parse().unwrap()],
+            });
+        }
+        if p % 10 == 0 {
+            ports.push(Port {
+                spec: format!("*:{}->80/tcp", 8000 + p),
+                network: format!("net{k}"),
+                namespace: name,
+                interface: "eth0".into(),
+                to: Vec::new(),
+                container_port: 80,
+            });
+        }
+    }
+    namespaces.insert(0, ns("host", NsKind::Host, 1, host_ifs));
+    Topology {
+        namespaces,
+        networks,
+        ports,
+    }
+}
+
+/// Two pods on one clustered network with a VXLAN device on its bridge.
+pub(crate) fn clustered() -> Topology {
+    use crate::store::cluster::{Backend, ClusterSpec, Peer as Node};
+    let mut t = many(2, 1);
+    let mut vx = iface(90, "nsvx-net0", "vxlan", &[]);
+    vx.master = Some("nsbr-net0".into());
+    t.namespaces[0].interfaces.push(vx);
+    t.networks[0].cluster = Some(ClusterSpec {
+        network: "net0".into(),
+        node_ip: "192.0.2.11".parse().unwrap(),
+        cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+        backend: Backend::Vxlan,
+        vni: 1,
+        port: 8472,
+        mtu_before: None,
+        peers: vec![Node {
+            name: "node-b".into(),
+            node_ip: "192.0.2.12".parse().unwrap(),
+            pod_cidr: "10.244.2.0/24".parse().unwrap(),
+        }],
+    });
+    t
+}

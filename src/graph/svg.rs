@@ -1,278 +1,25 @@
 //! The topology as an SVG picture, laid out by nsnet itself (no Graphviz).
 //!
-//! Layout is a small layered drawing, left to right: namespaces are boxes
-//! listing their interfaces (a bridge's ports indented under it); the host is in
-//! the first column and every other namespace one column right of the nearest
-//! namespace it is wired to (a breadth-first walk over veth pairs; namespaces not
-//! connected to the host start their own walk in the first column). Within a
-//! column, boxes are ordered by the mean height of the rows they are wired to on
-//! their left (one barycentre pass, the classic crossing-reduction step), so a
-//! bridge's ports lead almost straight across to their namespaces; columns are
-//! centred vertically. Veth pairs are curves between the rows of their two ends; published
-//! ports are dashed curves from a row of the host's box to the interface they
-//! lead to. Text is monospace, so box widths follow from character counts.
+//! Drawn as the container-networking walk-through draws it: namespaces and
+//! bridges are nodes, veth pairs are edges labelled with the interface at each
+//! end (and the inner end's addresses), each network is a coloured group around
+//! its bridge and its endpoints' namespaces, the host is at the left edge and
+//! published ports are dashed arrows from the host to the endpoint's namespace.
+//! Where things go is [`super::layout`]'s business; this module only draws.
+//!
+//! Every object carries a `data-id` for the live page (`nsnet graph --serve`):
+//! `ns:NAME` on a namespace's group, `if:NS/IFACE` on the text naming an
+//! interface (a bridge's on its node), `veth:NS/IFACE` on a veth pair's path and
+//! `port:N` (an index into the topology's ports) on a published port's arrow.
 
-use super::{text::interface_line, Topology};
-use std::collections::VecDeque;
+use super::layout::{layout, Edge, EdgeKind, Layout, Line, Node, NodeKind, HEAD_H, PAD, ROW_H};
+use super::Topology;
 use std::fmt::Write;
 
-const CHAR_W: f64 = 7.2;
-const ROW_H: f64 = 18.0;
-const HEAD_H: f64 = 26.0;
-const PAD: f64 = 10.0;
-const GAP_X: f64 = 96.0;
-const GAP_Y: f64 = 20.0;
-const MARGIN: f64 = 24.0;
-
-/// What a row of a box shows.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RowKind {
-    /// Interface `n` of the namespace.
-    Interface(usize),
-    /// Published port `n` of the topology (rows of the host's box).
-    Port(usize),
-    /// A line of the networks box.
-    Note,
-}
-
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub text: String,
-    pub kind: RowKind,
-}
-
-/// A box on the canvas: a namespace, or (with `ns` = `None`) the networks list.
-#[derive(Debug, Clone)]
-pub struct Placed {
-    pub ns: Option<usize>,
-    pub title: String,
-    pub x: f64,
-    pub y: f64,
-    pub w: f64,
-    pub h: f64,
-    pub rows: Vec<Row>,
-}
-
-impl Placed {
-    /// The vertical middle of row `r`.
-    pub fn row_y(&self, r: usize) -> f64 {
-        self.y + HEAD_H + ROW_H * r as f64 + ROW_H / 2.0
-    }
-    fn center_x(&self) -> f64 {
-        self.x + self.w / 2.0
-    }
-}
-
-/// Where everything goes.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    pub width: f64,
-    pub height: f64,
-    /// One per namespace, in the topology's order, then the networks box if any.
-    pub boxes: Vec<Placed>,
-}
-
-/// The rows of a namespace's box: interfaces, bridge ports right under their
-/// bridge, and (for the host) the published ports.
-fn rows(topo: &Topology, a: usize) -> Vec<Row> {
-    let ns = &topo.namespaces[a];
-    let is_port = |m: &Option<String>| {
-        m.as_ref()
-            .is_some_and(|m| ns.interfaces.iter().any(|i| &i.name == m))
-    };
-    let mut out = Vec::new();
-    for (i, iface) in ns.interfaces.iter().enumerate() {
-        if is_port(&iface.master) {
-            continue;
-        }
-        out.push(Row {
-            text: interface_line(iface),
-            kind: RowKind::Interface(i),
-        });
-        for (j, port) in ns.interfaces.iter().enumerate() {
-            if port.master.as_deref() == Some(iface.name.as_str()) {
-                out.push(Row {
-                    text: format!("└ {}", interface_line(port)),
-                    kind: RowKind::Interface(j),
-                });
-            }
-        }
-    }
-    if a == 0 {
-        for (k, p) in topo.ports.iter().enumerate() {
-            out.push(Row {
-                text: format!("published {}", p.spec),
-                kind: RowKind::Port(k),
-            });
-        }
-    }
-    out
-}
-
-fn titled(topo: &Topology, a: usize) -> String {
-    let ns = &topo.namespaces[a];
-    match ns.detail() {
-        Some(d) => format!("{} ({d})", ns.title()),
-        None => ns.title(),
-    }
-}
-
-fn sized(ns: Option<usize>, title: String, rows: Vec<Row>) -> Placed {
-    let chars = rows
-        .iter()
-        .map(|r| r.text.chars().count())
-        .chain([title.chars().count()])
-        .max()
-        .unwrap_or(0);
-    Placed {
-        ns,
-        w: chars as f64 * CHAR_W + 2.0 * PAD,
-        h: HEAD_H + ROW_H * rows.len() as f64 + PAD / 2.0,
-        x: 0.0,
-        y: 0.0,
-        title,
-        rows,
-    }
-}
-
-/// Each namespace's layer: breadth-first over veth pairs from the host, then
-/// from each namespace not reached yet.
-pub fn layers(topo: &Topology) -> Vec<usize> {
-    let n = topo.namespaces.len();
-    let mut adj = vec![Vec::new(); n];
-    for ((a, _), (b, _)) in topo.wires() {
-        if a != b {
-            adj[a].push(b);
-            adj[b].push(a);
-        }
-    }
-    let mut layer = vec![usize::MAX; n];
-    for root in 0..n {
-        if layer[root] != usize::MAX {
-            continue;
-        }
-        layer[root] = 0;
-        let mut queue = VecDeque::from([root]);
-        while let Some(a) = queue.pop_front() {
-            for &b in &adj[a] {
-                if layer[b] == usize::MAX {
-                    layer[b] = layer[a] + 1;
-                    queue.push_back(b);
-                }
-            }
-        }
-    }
-    layer
-}
-
-/// Places every box.
-pub fn layout(topo: &Topology) -> Layout {
-    let n = topo.namespaces.len();
-    let mut boxes: Vec<Placed> = (0..n)
-        .map(|a| sized(Some(a), titled(topo, a), rows(topo, a)))
-        .collect();
-    let layer = layers(topo);
-    let depth = layer.iter().copied().max().map_or(0, |m| m + 1);
-    let mut cols: Vec<Vec<usize>> = vec![Vec::new(); depth];
-    for (a, &l) in layer.iter().enumerate() {
-        cols[l].push(a);
-    }
-    let col_height = |c: &[usize], b: &[Placed]| {
-        c.iter().map(|&a| b[a].h).sum::<f64>() + GAP_Y * c.len().saturating_sub(1) as f64
-    };
-    let tallest = cols
-        .iter()
-        .map(|c| col_height(c, &boxes))
-        .fold(0.0, f64::max);
-    let wires = topo.wires();
-    let mut placed = vec![false; n];
-    let mut x = MARGIN;
-    for (c, col) in cols.iter_mut().enumerate() {
-        if c > 0 {
-            // Mean height of the rows each box is wired to in the columns placed
-            // already; boxes wired to nothing there go last. The sort is stable,
-            // so equals keep the topology's order.
-            let key = |a: usize| -> f64 {
-                let ys: Vec<f64> = wires
-                    .iter()
-                    .filter_map(|&((p, i), (q, j))| match (p == a, q == a) {
-                        (true, false) => Some((q, j)),
-                        (false, true) => Some((p, i)),
-                        _ => None,
-                    })
-                    .filter(|&(q, _)| placed[q])
-                    .filter_map(|(q, j)| {
-                        let r = row_of(&boxes[q], &RowKind::Interface(j))?;
-                        Some(boxes[q].row_y(r))
-                    })
-                    .collect();
-                if ys.is_empty() {
-                    f64::MAX
-                } else {
-                    ys.iter().sum::<f64>() / ys.len() as f64
-                }
-            };
-            let keys: Vec<f64> = (0..n).map(key).collect();
-            col.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
-        }
-        let mut y = MARGIN + (tallest - col_height(col, &boxes)) / 2.0;
-        let mut widest: f64 = 0.0;
-        for &a in col.iter() {
-            boxes[a].x = x;
-            boxes[a].y = y;
-            y += boxes[a].h + GAP_Y;
-            widest = widest.max(boxes[a].w);
-            placed[a] = true;
-        }
-        x += widest + GAP_X;
-    }
-    let mut width = x - GAP_X - MARGIN;
-    let mut y = MARGIN + tallest + GAP_Y * 2.0;
-    if !topo.networks.is_empty() {
-        let mut notes = Vec::new();
-        for net in &topo.networks {
-            let subnets: Vec<String> = net
-                .subnets
-                .iter()
-                .zip(&net.gateways)
-                .map(|(s, g)| format!("{s} gw {g}"))
-                .collect();
-            notes.push(format!(
-                "{}  bridge {}  {}  {}",
-                net.name,
-                net.bridge,
-                subnets.join(", "),
-                net.mode()
-            ));
-            for e in &net.endpoints {
-                notes.push(format!(
-                    "  {} {}  {}",
-                    e.namespace,
-                    e.interface,
-                    super::address_list(&e.addresses)
-                ));
-            }
-        }
-        let notes = notes
-            .into_iter()
-            .map(|text| Row {
-                text,
-                kind: RowKind::Note,
-            })
-            .collect();
-        let mut b = sized(None, "networks".into(), notes);
-        b.x = MARGIN;
-        b.y = y;
-        y += b.h + GAP_Y * 2.0;
-        width = width.max(b.w);
-        boxes.push(b);
-    }
-    Layout {
-        width: width + 2.0 * MARGIN,
-        height: y - GAP_Y * 2.0 + MARGIN,
-        boxes,
-    }
-}
+/// Fills of the networks' groups, in turn.
+const COLOURS: [&str; 6] = [
+    "#4a90d9", "#5bab4a", "#d9822b", "#9b59b6", "#c0392b", "#16a085",
+];
 
 /// Text for XML character data and attribute values.
 pub fn escape(s: &str) -> String {
@@ -291,44 +38,47 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Where a curve leaves box `p` at row `r` towards `to_x`: (x, y, outward sign).
-fn anchor(p: &Placed, r: usize, toward_right: bool) -> (f64, f64, f64) {
-    if toward_right {
-        (p.x + p.w, p.row_y(r), 1.0)
-    } else {
-        (p.x, p.row_y(r), -1.0)
-    }
-}
-
-/// A curve between two rows; boxes that overlap horizontally are joined on
-/// their right sides, others on the sides facing each other.
-fn curve(l: &Layout, (a, ra): (usize, usize), (b, rb): (usize, usize)) -> String {
-    let (pa, pb) = (&l.boxes[a], &l.boxes[b]);
-    let overlap = (pa.center_x() - pb.center_x()).abs() < (pa.w + pb.w) / 2.0;
-    let (ra_right, rb_right) = if overlap || a == b {
-        (true, true)
-    } else {
-        let right = pb.center_x() > pa.center_x();
-        (right, !right)
-    };
-    let (x1, y1, s1) = anchor(pa, ra, ra_right);
-    let (x2, y2, s2) = anchor(pb, rb, rb_right);
-    let reach =
-        ((x2 - x1).abs() / 3.0).max(36.0) + if overlap { (y2 - y1).abs() / 8.0 } else { 0.0 };
+fn path(e: &Edge) -> String {
+    let [p, q] = &e.ends;
+    let out = |right: bool| if right { 1.0 } else { -1.0 };
+    let reach = ((q.x - p.x).abs() / 2.5).max(30.0);
     format!(
-        "M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}",
-        x1 + s1 * reach,
-        x2 + s2 * reach
+        "M{:.1},{:.1} C{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}",
+        p.x,
+        p.y,
+        p.x + out(p.right) * reach,
+        p.y,
+        q.x + out(q.right) * reach,
+        q.y,
+        q.x,
+        q.y
     )
 }
 
-fn row_of(p: &Placed, kind: &RowKind) -> Option<usize> {
-    p.rows.iter().position(|r| &r.kind == kind)
+fn text_line(out: &mut String, class: &str, l: &Line, x: f64, y: f64, anchor: &str) {
+    let id =
+        l.id.as_ref()
+            .map(|i| format!(r#" data-id="{}""#, escape(i)))
+            .unwrap_or_default();
+    let class = if l.down {
+        format!("{class} down")
+    } else {
+        class.to_owned()
+    };
+    let _ = writeln!(
+        out,
+        r#"<text class="{class}"{id} x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" xml:space="preserve">{}</text>"#,
+        escape(&l.text)
+    );
 }
 
 /// Renders the topology as a standalone SVG document.
 pub fn render(topo: &Topology) -> String {
     let l = layout(topo);
+    render_layout(topo, &l)
+}
+
+fn render_layout(topo: &Topology, l: &Layout) -> String {
     let mut out = String::new();
     let _ = writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
@@ -341,128 +91,151 @@ pub fn render(topo: &Topology) -> String {
     out.push_str(
         "<style>\
 .box{fill:#f7f9fc;stroke:#4a6fa5;stroke-width:1.2}\
-.host{fill:#eef3fb}.pod{fill:#f3f8ee;stroke:#5b8c3a}.notes{fill:#fffbea;stroke:#b59a3b}\
-.head{font-weight:bold;fill:#1d2b3a}.row{fill:#24292f}.down{fill:#a33}\
-.veth{fill:none;stroke:#4a6fa5;stroke-width:1.6}\
+.host{fill:#e3ebf7;stroke:#1d2b3a;stroke-width:1.6}.pod{fill:#f3f8ee;stroke:#5b8c3a}\
+.bridge{fill:#fff6e0;stroke:#b5782b;stroke-width:1.4}.peers{fill:#f4eefa;stroke:#7d5ba6}\
+.net{fill-opacity:0.10;stroke-opacity:0.7;stroke-width:1.4}.netlabel{font-weight:bold}\
+.head{font-weight:bold;fill:#1d2b3a}.row{fill:#24292f}.end{fill:#24292f;font-size:11px}.down{fill:#a33}\
+.veth{fill:none;stroke:#4a6fa5;stroke-width:1.6}.member{fill:none;stroke:#b5782b;stroke-width:3}\
+.vxlan{fill:none;stroke:#7d5ba6;stroke-width:1.6;stroke-dasharray:2 3}\
 .port{fill:none;stroke:#d9822b;stroke-width:1.4;stroke-dasharray:6 4}\
-.end{fill:#4a6fa5}</style>\n",
+.portlabel{fill:#a65d13;font-size:11px}</style>\n",
+    );
+    out.push_str(
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
+markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\">\
+<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#d9822b\"/></marker></defs>\n",
     );
     let _ = writeln!(
         out,
         r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
     );
-    // Curves first, so boxes drawn over them keep their text readable.
-    out.push_str("<g class=\"wires\">\n");
-    let mut ends = Vec::new();
-    for ((a, i), (b, j)) in topo.wires() {
-        let (Some(ra), Some(rb)) = (
-            row_of(&l.boxes[a], &RowKind::Interface(i)),
-            row_of(&l.boxes[b], &RowKind::Interface(j)),
-        ) else {
-            continue;
-        };
-        let title = format!(
-            "veth {}@{} ⇄ {}@{}",
-            topo.namespaces[a].interfaces[i].name,
-            topo.namespaces[a].name,
-            topo.namespaces[b].interfaces[j].name,
-            topo.namespaces[b].name
-        );
+    out.push_str("<g class=\"networks\">\n");
+    for g in &l.groups {
+        let c = COLOURS[g.net % COLOURS.len()];
         let _ = writeln!(
             out,
-            r#"<path class="veth" data-id="veth:{}/{}" d="{}"><title>{}</title></path>"#,
-            escape(&topo.namespaces[a].name),
-            escape(&topo.namespaces[a].interfaces[i].name),
-            curve(&l, (a, ra), (b, rb)),
-            escape(&title)
+            r#"<g data-net="{}"><rect class="net" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="14" fill="{c}" stroke="{c}"/><text class="netlabel" x="{:.1}" y="{:.1}" fill="{c}">{}</text></g>"#,
+            escape(&topo.networks[g.net].name),
+            g.x,
+            g.y,
+            g.w,
+            g.h,
+            g.x + PAD,
+            g.y + 14.0,
+            escape(&g.label)
         );
-        ends.push(((a, ra), (b, rb)));
     }
-    for (k, port) in topo.ports.iter().enumerate() {
-        let (Some((b, j)), Some(rk)) = (
-            topo.port_target(port),
-            row_of(&l.boxes[0], &RowKind::Port(k)),
-        ) else {
-            continue;
+    out.push_str("</g>\n<g class=\"wires\">\n");
+    let wires = topo.wires();
+    for e in &l.edges {
+        let d = path(e);
+        match e.kind {
+            EdgeKind::Veth(w) => {
+                let Some(&((a, i), (b, j))) = wires.get(w) else {
+                    continue;
+                };
+                let (na, nb) = (&topo.namespaces[a], &topo.namespaces[b]);
+                let title = format!(
+                    "veth {}@{} ⇄ {}@{}",
+                    na.interfaces[i].name, na.name, nb.interfaces[j].name, nb.name
+                );
+                let _ = writeln!(
+                    out,
+                    r#"<path class="veth" data-id="veth:{}/{}" d="{d}"><title>{}</title></path>"#,
+                    escape(&na.name),
+                    escape(&na.interfaces[i].name),
+                    escape(&title)
+                );
+            }
+            EdgeKind::Member => {
+                let _ = writeln!(out, r#"<path class="member" d="{d}"/>"#);
+            }
+            EdgeKind::Vxlan => {
+                let _ = writeln!(out, r#"<path class="vxlan" d="{d}"/>"#);
+            }
+            EdgeKind::Port(k) => {
+                let Some(port) = topo.ports.get(k) else {
+                    continue;
+                };
+                let title = format!(
+                    "{} → {} {}:{}",
+                    port.spec, port.namespace, port.interface, port.container_port
+                );
+                let _ = writeln!(
+                    out,
+                    r#"<path class="port" data-id="port:{k}" d="{d}" marker-end="url(#arrow)"><title>{}</title></path>"#,
+                    escape(&title)
+                );
+            }
+        }
+    }
+    // End labels: just outside the node, above the edge.
+    for e in &l.edges {
+        let class = if matches!(e.kind, EdgeKind::Port(_)) {
+            "portlabel"
+        } else {
+            "end"
         };
-        let Some(rb) = row_of(&l.boxes[b], &RowKind::Interface(j)) else {
-            continue;
-        };
-        let title = format!(
-            "{} → {} {}:{}",
-            port.spec, port.namespace, port.interface, port.container_port
-        );
-        let _ = writeln!(
-            out,
-            r#"<path class="port" data-id="port:{k}" d="{}"><title>{}</title></path>"#,
-            curve(&l, (0, rk), (b, rb)),
-            escape(&title)
-        );
+        for end in &e.ends {
+            let Some(label) = &end.label else { continue };
+            let (x, anchor) = if end.right {
+                (end.x + 4.0, "start")
+            } else {
+                (end.x - 4.0, "end")
+            };
+            text_line(&mut out, class, label, x, end.y - 3.0, anchor);
+        }
     }
     out.push_str("</g>\n");
-    for p in &l.boxes {
-        draw_box(&mut out, topo, p);
+    for nd in &l.nodes {
+        draw_node(&mut out, topo, nd);
     }
     out.push_str("</svg>\n");
     out
 }
 
-fn draw_box(out: &mut String, topo: &Topology, p: &Placed) {
-    let class = match p.ns.map(|a| &topo.namespaces[a].kind) {
-        None => "box notes",
-        Some(super::NsKind::Host) => "box host",
-        Some(super::NsKind::Pod { .. }) => "box pod",
-        Some(_) => "box",
-    };
-    let id = match p.ns {
-        Some(a) => format!("ns{a}"),
-        None => "networks".into(),
-    };
-    // data-id names the object for the live page (`nsnet graph --serve`):
-    // `ns:NAME`, `if:NS/IFACE`, `port:N` (an index into the topology's ports).
-    let data_id = match p.ns {
-        Some(a) => format!(r#" data-id="ns:{}""#, escape(&topo.namespaces[a].name)),
-        None => String::new(),
+fn draw_node(out: &mut String, topo: &Topology, nd: &Node) {
+    let (class, rx, data_id) = match nd.kind {
+        NodeKind::Ns(a) => {
+            let ns = &topo.namespaces[a];
+            let class = match ns.kind {
+                super::NsKind::Host => "box host",
+                super::NsKind::Pod { .. } => "box pod",
+                _ => "box",
+            };
+            (class, 6.0, format!("ns:{}", ns.name))
+        }
+        NodeKind::Bridge { ns, iface, .. } => (
+            "bridge",
+            14.0,
+            format!(
+                "if:{}/{}",
+                topo.namespaces[ns].name, topo.namespaces[ns].interfaces[iface].name
+            ),
+        ),
+        NodeKind::Peers(k) => ("peers", 10.0, format!("net:{}", topo.networks[k].name)),
     };
     let _ = writeln!(
         out,
-        r#"<g id="{id}"{data_id}><title>{}</title>"#,
-        escape(&p.title)
+        r#"<g data-id="{}"><title>{}</title>"#,
+        escape(&data_id),
+        escape(&nd.title)
     );
     let _ = writeln!(
         out,
-        r#"<rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="6"/>"#,
-        p.x, p.y, p.w, p.h
+        r#"<rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="{rx}"/>"#,
+        nd.x, nd.y, nd.w, nd.h
     );
     let _ = writeln!(
         out,
         r#"<text class="head" x="{:.1}" y="{:.1}">{}</text>"#,
-        p.x + PAD,
-        p.y + HEAD_H - 9.0,
-        escape(&p.title)
+        nd.x + PAD,
+        nd.y + HEAD_H - 9.0,
+        escape(&nd.title)
     );
-    for (r, row) in p.rows.iter().enumerate() {
-        let down = match (p.ns, &row.kind) {
-            (Some(a), RowKind::Interface(i)) => !topo.namespaces[a].interfaces[*i].up,
-            _ => false,
-        };
-        let row_id = match (p.ns, &row.kind) {
-            (Some(a), RowKind::Interface(i)) => format!(
-                r#" data-id="if:{}/{}""#,
-                escape(&topo.namespaces[a].name),
-                escape(&topo.namespaces[a].interfaces[*i].name)
-            ),
-            (_, RowKind::Port(k)) => format!(r#" data-id="port:{k}""#),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            r#"<text class="{}"{row_id} x="{:.1}" y="{:.1}" xml:space="preserve">{}</text>"#,
-            if down { "row down" } else { "row" },
-            p.x + PAD,
-            p.row_y(r) + 4.0,
-            escape(&row.text)
-        );
+    for (r, line) in nd.lines.iter().enumerate() {
+        let y = nd.y + HEAD_H + ROW_H * r as f64 + ROW_H / 2.0 + 4.0;
+        text_line(out, "row", line, nd.x + PAD, y, "start");
     }
     out.push_str("</g>\n");
 }
@@ -472,63 +245,185 @@ mod tests {
     use super::*;
     use crate::graph::sample;
 
-    fn overlaps(a: &Placed, b: &Placed) -> bool {
+    fn samples() -> Vec<Topology> {
+        vec![
+            sample::topology(),
+            sample::many(50, 3),
+            sample::many(7, 2),
+            sample::clustered(),
+            Topology::default(),
+        ]
+    }
+
+    fn overlaps(a: &Node, b: &Node) -> bool {
         a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
     }
 
-    #[test]
-    fn the_host_comes_first_and_its_neighbours_one_column_right() {
-        let topo = sample::topology();
-        let layer = layers(&topo);
-        let at = |name: &str| layer[topo.namespaces.iter().position(|n| n.name == name).unwrap()];
-        assert_eq!(at("host"), 0);
-        assert_eq!((at("ns0"), at("web"), at("outside")), (1, 1, 1));
-        // red-blue is not wired to the host: red starts its own walk.
-        assert_eq!((at("red"), at("blue")), (0, 1));
-    }
-
-    #[test]
-    fn boxes_do_not_overlap_and_fit_the_canvas() {
-        let l = layout(&sample::topology());
-        for (i, a) in l.boxes.iter().enumerate() {
-            assert!(a.x >= 0.0 && a.y >= 0.0, "{a:?}");
-            assert!(a.x + a.w <= l.width && a.y + a.h <= l.height, "{a:?}");
-            for b in &l.boxes[i + 1..] {
-                assert!(!overlaps(a, b), "{} overlaps {}", a.title, b.title);
+    /// Checks tags balance and attributes are quoted; returns the root's name.
+    fn well_formed(xml: &str) -> Result<String, String> {
+        let mut stack: Vec<String> = Vec::new();
+        let mut root = None;
+        let mut rest = xml.trim_start();
+        rest = rest
+            .strip_prefix("<?xml")
+            .and_then(|r| r.split_once("?>"))
+            .map_or(rest, |(_, r)| r);
+        while let Some(open) = rest.find('<') {
+            let text = &rest[..open];
+            if text.contains('>') || (text.contains('&') && !text.contains(';')) {
+                return Err(format!("bad text {text:?}"));
+            }
+            let close = rest[open..].find('>').ok_or("unclosed tag")? + open;
+            let tag = &rest[open + 1..close];
+            rest = &rest[close + 1..];
+            if tag.contains('<') || tag.matches('"').count() % 2 == 1 {
+                return Err(format!("bad tag {tag:?}"));
+            }
+            if let Some(name) = tag.strip_prefix('/') {
+                if stack.pop().as_deref() != Some(name.trim()) {
+                    return Err(format!("unbalanced </{name}>"));
+                }
+            } else {
+                let name: String = tag
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '/')
+                    .collect();
+                if root.is_none() {
+                    root = Some(name.clone());
+                } else if stack.is_empty() {
+                    return Err(format!("second root {name}"));
+                }
+                if !tag.ends_with('/') {
+                    stack.push(name);
+                }
             }
         }
-    }
-
-    #[test]
-    fn every_box_is_wide_enough_for_its_longest_row() {
-        let l = layout(&sample::topology());
-        for b in &l.boxes {
-            for r in &b.rows {
-                assert!(r.text.chars().count() as f64 * CHAR_W <= b.w, "{r:?}");
-            }
+        if !stack.is_empty() || !rest.trim().is_empty() {
+            return Err(format!("unclosed {stack:?}"));
         }
+        root.ok_or_else(|| "no root".into())
     }
 
     #[test]
-    fn curves_start_and_end_on_box_edges() {
+    fn the_host_is_at_the_left_edge_and_bridges_next_to_it() {
         let topo = sample::topology();
         let l = layout(&topo);
-        let svg = render(&topo);
-        for ((a, i), (b, j)) in topo.wires() {
-            let ra = row_of(&l.boxes[a], &RowKind::Interface(i)).unwrap();
-            let rb = row_of(&l.boxes[b], &RowKind::Interface(j)).unwrap();
-            let d = curve(&l, (a, ra), (b, rb));
-            let start = d[1..].split(' ').next().unwrap();
-            let (x, y) = start.split_once(',').unwrap();
-            let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
-            let pa = &l.boxes[a];
-            assert!(
-                (x - pa.x).abs() < 0.1 || (x - pa.x - pa.w).abs() < 0.1,
-                "{d}"
-            );
-            assert!((y - pa.row_y(ra)).abs() < 0.1);
-            assert!(svg.contains(&d));
+        let host = &l.nodes[0];
+        assert_eq!(host.layer, 0);
+        assert!(l.nodes.iter().all(|n| n.x >= host.x));
+        let bridge = l
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, NodeKind::Bridge { .. }))
+            .unwrap();
+        assert_eq!(bridge.layer, 1);
+        assert_eq!(bridge.title, "bridge nsbr-demo");
+        assert!(bridge.lines.iter().any(|x| x.text == "network demo"));
+        assert!(bridge
+            .lines
+            .iter()
+            .any(|x| x.text.contains("198.51.100.1/24")));
+        let at = |name: &str| {
+            let a = topo.namespaces.iter().position(|n| n.name == name).unwrap();
+            l.nodes[a].layer
+        };
+        assert_eq!((at("ns0"), at("web"), at("outside")), (2, 2, 1));
+    }
+
+    #[test]
+    fn nodes_do_not_overlap_and_edges_end_on_their_nodes() {
+        for topo in samples() {
+            let l = layout(&topo);
+            for (i, a) in l.nodes.iter().enumerate() {
+                assert!(a.x >= 0.0 && a.y >= 0.0, "{a:?}");
+                assert!(a.x + a.w <= l.width && a.y + a.h <= l.height, "{a:?}");
+                for b in &l.nodes[i + 1..] {
+                    assert!(!overlaps(a, b), "{} overlaps {}", a.title, b.title);
+                }
+            }
+            for g in &l.groups {
+                assert!(g.x >= 0.0 && g.y >= 0.0 && g.x + g.w <= l.width && g.y + g.h <= l.height);
+            }
+            let svg = render_layout(&topo, &l);
+            for e in &l.edges {
+                for end in &e.ends {
+                    assert!(l.nodes[end.node].on_border(end.x, end.y), "{e:?}");
+                }
+                assert!(svg.contains(&path(e)));
+            }
         }
+    }
+
+    #[test]
+    fn fifty_namespaces_on_three_networks_are_grouped() {
+        let topo = sample::many(50, 3);
+        let l = layout(&topo);
+        assert_eq!(l.groups.len(), 3);
+        assert_eq!(
+            l.edges
+                .iter()
+                .filter(|e| matches!(e.kind, EdgeKind::Veth(_)))
+                .count(),
+            50
+        );
+        // Every endpoint lies inside its network's group.
+        for g in &l.groups {
+            let net = &topo.networks[g.net];
+            for e in &net.endpoints {
+                let a = topo
+                    .namespaces
+                    .iter()
+                    .position(|n| n.name == e.namespace)
+                    .unwrap();
+                let n = &l.nodes[a];
+                assert!(
+                    n.x >= g.x && n.y >= g.y && n.x + n.w <= g.x + g.w && n.y + n.h <= g.y + g.h
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_holds_only_its_own_network() {
+        for topo in [sample::topology(), sample::many(50, 3)] {
+            let l = layout(&topo);
+            for g in &l.groups {
+                let net = &topo.networks[g.net];
+                for nd in &l.nodes {
+                    let member = match nd.kind {
+                        NodeKind::Bridge { net, .. } => net == Some(g.net),
+                        NodeKind::Peers(k) => k == g.net,
+                        NodeKind::Ns(a) => net
+                            .endpoints
+                            .iter()
+                            .any(|e| e.namespace == topo.namespaces[a].name),
+                    };
+                    let inside = nd.x < g.x + g.w
+                        && g.x < nd.x + nd.w
+                        && nd.y < g.y + g.h
+                        && g.y < nd.y + nd.h;
+                    assert_eq!(inside, member, "{} and group {}", nd.title, g.label);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_svg_is_well_formed() {
+        for topo in samples() {
+            let svg = render(&topo);
+            assert_eq!(well_formed(&svg), Ok("svg".to_owned()), "{svg}");
+        }
+        assert!(well_formed("<a><b></a></b>").is_err());
+        assert!(well_formed("<a x=\"1></a>").is_err());
+    }
+
+    #[test]
+    fn clustered_networks_show_their_vxlan_peers() {
+        let svg = render(&sample::clustered());
+        assert!(svg.contains("VXLAN peers"));
+        assert!(svg.contains("node-b 192.0.2.12 10.244.2.0/24"));
+        assert!(svg.contains(r#"class="vxlan""#));
     }
 
     #[test]
@@ -543,19 +438,21 @@ mod tests {
     }
 
     #[test]
-    fn every_object_is_named_by_a_data_id() {
-        let topo = sample::topology();
-        let svg = render(&topo);
-        for ns in &topo.namespaces {
-            assert!(svg.contains(&format!(r#"data-id="ns:{}""#, escape(&ns.name))));
-            for i in &ns.interfaces {
-                let id = format!(r#"data-id="if:{}/{}""#, escape(&ns.name), escape(&i.name));
-                assert!(svg.contains(&id), "{id}");
+    fn every_object_is_named_by_a_data_id_once() {
+        for topo in samples() {
+            let svg = render(&topo);
+            for ns in &topo.namespaces {
+                let id = format!(r#"data-id="ns:{}""#, escape(&ns.name));
+                assert_eq!(svg.matches(&id).count(), 1, "{id}");
+                for i in &ns.interfaces {
+                    let id = format!(r#"data-id="if:{}/{}""#, escape(&ns.name), escape(&i.name));
+                    assert_eq!(svg.matches(&id).count(), 1, "{id}");
+                }
             }
+            for k in 0..topo.ports.len() {
+                assert!(svg.contains(&format!(r#"data-id="port:{k}""#)));
+            }
+            assert_eq!(svg.matches(r#"data-id="veth:"#).count(), topo.wires().len());
         }
-        for k in 0..topo.ports.len() {
-            assert!(svg.contains(&format!(r#"data-id="port:{k}""#)));
-        }
-        assert_eq!(svg.matches(r#"data-id="veth:"#).count(), topo.wires().len());
     }
 }
