@@ -607,9 +607,14 @@ fn network_elements(net: &NetworkRules<'_>) -> Vec<(&'static str, Vec<Element>)>
     out
 }
 
-/// Declares the base ruleset in one `nft -f -` transaction.
+/// Declares the base ruleset in one `nft -f -` transaction, in its
+/// idempotent form ([`redeclare_base`]): an `nft` whose parent nsnet was
+/// killed can still commit after another nsnet took the lock and found no
+/// table (found by the crash test among concurrent operations: every chain's
+/// rules doubled), and a plain declaration over an existing table appends
+/// its rules again.
 fn install_base() -> Result<()> {
-    nft_script(BASE_RULESET)
+    redeclare_base()
 }
 
 /// The chains of the base ruleset, by name (both tables; see [`family_of`]).
