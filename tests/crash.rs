@@ -407,6 +407,10 @@ fn gc_collects_a_killed_run_whose_pid_another_process_got_since() {
         sb.sh(&format!("kill {}", got.trim()));
     }
     assert!(reused, "PID {pid} could not be reused");
+    // The new process is `setsid` until it has exec'd `sleep`.
+    sb.wait_for("the new process to exec sleep", || {
+        sb.sh_ok(&format!("cat /proc/{pid}/comm")).trim() == "sleep"
+    });
     assert_eq!(
         sb.sh_ok(&format!("cat /proc/{pid}/comm")).trim(),
         "sleep",
