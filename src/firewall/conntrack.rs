@@ -25,36 +25,18 @@
 //!   the same comparison flaws would delete other entries than asked.)
 //! - A dump flagged `NLM_F_DUMP_INTR` is restarted, a few times.
 //!
-//! Encoding and decoding are pure functions, tested byte for byte below.
+//! Encoding and decoding are pure functions, tested byte for byte below; the socket,
+//! the message framing and the ACK/error reading are the shared `netlink::base`.
 
-use crate::netlink::kernel_message;
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
-use std::io;
+use crate::netlink::base::{self, Attrs, KernelError, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use libc::ENOENT;
+use netlink_sys::protocols::NETLINK_NETFILTER;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// How often a dump is restarted after the kernel reported it interrupted.
-const DUMP_RETRIES: usize = 10;
 /// Deletes in flight at once. Their ACKs (well under 1 KiB of receive buffer
 /// each) must fit in the socket's default receive buffer, or the kernel drops them.
 const WINDOW: usize = 64;
-/// A dump datagram is at most 32 KiB; ACKs are tiny.
-const RECV_BUF: usize = 64 * 1024;
 
-// linux/netlink.h
-const NLMSG_HDRLEN: usize = 16;
-const NLA_HDRLEN: usize = 4;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const MSG_TRUNC: i32 = 0x20;
 // linux/netfilter/nfnetlink.h
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const NFNETLINK_V0: u8 = 0;
@@ -85,24 +67,19 @@ const FILTER_PROTO_DST_PORT: u32 = 1 << 5;
 // linux/socket.h, linux/in.h, asm-generic/errno-base.h
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
-const ENOENT: i32 = 2;
 /// Protocols whose conntrack tuples carry ports.
 const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136]; // tcp udp dccp sctp udplite
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("conntrack netlink socket: {0}")]
-    Socket(#[source] io::Error),
-    #[error("{op}: {}", kernel_message(*.errno, .message))]
+    /// The socket, an unreadable answer, an interrupted dump.
+    #[error(transparent)]
+    Netlink(#[from] base::Error),
+    #[error("{op}: {kernel}")]
     Kernel {
         op: &'static str,
-        errno: i32,
-        message: Option<String>,
+        kernel: KernelError,
     },
-    #[error("cannot decode the kernel's conntrack reply: {0}")]
-    Decode(String),
-    #[error("the kernel interrupted a conntrack dump {DUMP_RETRIES} times in a row")]
-    DumpInterrupted,
     #[error("invalid conntrack filter: {0}")]
     Invalid(String),
 }
@@ -111,11 +88,15 @@ impl Error {
     /// The errno the kernel answered with, if this error came from the kernel.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Kernel { errno, .. } => Some(*errno),
-            Error::Socket(e) => e.raw_os_error(),
-            _ => None,
+            Error::Kernel { kernel, .. } => Some(kernel.errno),
+            Error::Netlink(e) => e.errno(),
+            Error::Invalid(_) => None,
         }
     }
+}
+
+fn decode(what: String) -> Error {
+    Error::Netlink(base::Error::Decode(what))
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -185,27 +166,14 @@ struct Entry {
 
 /// A `NETLINK_NETFILTER` socket bound to the network namespace it was opened in.
 pub struct Conntrack {
-    socket: Socket,
-    seq: u32,
-    buf: Vec<u8>,
+    socket: base::Socket,
 }
 
 impl Conntrack {
     /// Opens a socket in the calling thread's network namespace.
     pub fn new() -> Result<Self> {
-        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(Error::Socket)?;
-        socket.bind_auto().map_err(Error::Socket)?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(Error::Socket)?;
-        // Errors then carry only the request's header back, plus the kernel's
-        // explanation; both are best effort (older kernels lack them).
-        let _ = socket.set_cap_ack(true);
-        let _ = socket.set_ext_ack(true);
         Ok(Self {
-            socket,
-            seq: 0,
-            buf: Vec::with_capacity(RECV_BUF),
+            socket: base::Socket::open(NETLINK_NETFILTER)?,
         })
     }
 
@@ -221,79 +189,35 @@ impl Conntrack {
         self.delete(&doomed)
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    fn send(&self, buf: &[u8]) -> Result<()> {
-        self.socket.send(buf, 0).map_err(Error::Socket)?;
-        Ok(())
-    }
-
-    /// Reads one datagram into `self.buf`.
-    fn recv(&mut self) -> Result<()> {
-        loop {
-            self.buf.clear();
-            self.buf.reserve(RECV_BUF);
-            match self.socket.recv(&mut self.buf, MSG_TRUNC) {
-                Ok(n) if n > self.buf.len() => {
-                    return Err(Error::Decode(format!(
-                        "a {n}-byte datagram did not fit in {} bytes",
-                        self.buf.len()
-                    )))
-                }
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::Socket(e)),
-            }
-        }
-    }
-
-    /// The entries of one family that match `filter`, restarting the dump when the
-    /// kernel says it was interrupted.
+    /// The entries of one family that match `filter` (the dump restarts when the
+    /// kernel says it was interrupted).
     fn dump(&mut self, family: u8, filter: &Filter) -> Result<Vec<Entry>> {
-        for _ in 0..DUMP_RETRIES {
-            match self.dump_once(family, filter)? {
-                Some(entries) => return Ok(entries),
-                None => tracing::debug!("conntrack dump interrupted, restarting"),
-            }
-        }
-        Err(Error::DumpInterrupted)
-    }
-
-    fn dump_once(&mut self, family: u8, filter: &Filter) -> Result<Option<Vec<Entry>>> {
-        let seq = self.next_seq();
-        self.send(&dump_request(seq, family, filter))?;
-        let mut out = Vec::new();
-        let mut interrupted = false;
-        loop {
-            self.recv()?;
-            for (header, payload) in messages(&self.buf)? {
-                if header.seq != seq {
-                    continue; // left over from an earlier, abandoned request
-                }
-                interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
-                match reply(&header, payload) {
-                    Reply::Entry(body) => {
-                        if let Some(entry) = parse_entry(body)? {
-                            if filter.matches(family, &entry.orig) {
-                                out.push(entry);
-                            }
+        let mut failure = None;
+        let result = self.socket.dump(
+            |seq| dump_request(seq, family, filter),
+            |msg, out| {
+                if let Reply::Entry(body) = reply(&header(msg), msg.payload) {
+                    match parse_entry(body) {
+                        Ok(Some(entry)) if filter.matches(family, &entry.orig) => out.push(entry),
+                        Ok(_) => {}
+                        Err(e) => {
+                            failure.get_or_insert(e);
                         }
                     }
-                    Reply::Done | Reply::Ack => return Ok((!interrupted).then_some(out)),
-                    Reply::Error { errno, message } => {
-                        return Err(Error::Kernel {
-                            op: "listing conntrack entries",
-                            errno,
-                            message,
-                        })
-                    }
-                    Reply::Other => {}
                 }
-            }
+                Ok(())
+            },
+        );
+        if let Some(e) = failure {
+            return Err(e);
         }
+        result.map_err(|e| match e {
+            base::Error::Kernel(kernel) => Error::Kernel {
+                op: "listing conntrack entries",
+                kernel,
+            },
+            e => e.into(),
+        })
     }
 
     /// Deletes `entries`, [`WINDOW`] requests at a time; returns how many the
@@ -302,19 +226,21 @@ impl Conntrack {
     fn delete(&mut self, entries: &[Entry]) -> Result<usize> {
         let mut deleted = 0;
         for window in entries.chunks(WINDOW) {
-            let first = self.seq.wrapping_add(1);
+            let first = self.socket.peek_seq();
             let mut batch = Vec::with_capacity(window.len() * 96);
             for entry in window {
-                let seq = self.next_seq();
+                let seq = self.socket.next_seq();
                 batch.extend_from_slice(&delete_request(seq, entry));
             }
-            self.send(&batch)?;
+            self.socket.send(&batch)?;
             let mut answered = vec![false; window.len()];
             let mut pending = window.len();
             let mut failure = None;
             while pending > 0 {
-                self.recv()?;
-                for (header, payload) in messages(&self.buf)? {
+                let Some(buf) = self.socket.recv(true)? else {
+                    continue;
+                };
+                for (header, payload) in messages(&buf)? {
                     let slot = header.seq.wrapping_sub(first) as usize;
                     match answered.get_mut(slot) {
                         Some(done) if !*done => *done = true,
@@ -323,16 +249,15 @@ impl Conntrack {
                     pending -= 1;
                     match reply(&header, payload) {
                         Reply::Ack => deleted += 1,
-                        Reply::Error { errno: ENOENT, .. } => {} // it expired meanwhile
-                        Reply::Error { errno, message } => {
+                        Reply::Error(e) if e.errno == ENOENT => {} // it expired meanwhile
+                        Reply::Error(kernel) => {
                             failure.get_or_insert(Error::Kernel {
                                 op: "deleting a conntrack entry",
-                                errno,
-                                message,
+                                kernel,
                             });
                         }
                         other => {
-                            failure.get_or_insert(Error::Decode(format!(
+                            failure.get_or_insert(decode(format!(
                                 "unexpected answer to a delete: {other:?}"
                             )));
                         }
@@ -347,39 +272,29 @@ impl Conntrack {
     }
 }
 
-/// A request being built: header, nfgenmsg, attributes.
-struct Message {
-    buf: Vec<u8>,
-}
+/// A request being built on the shared netlink writer: header, nfgenmsg, attributes.
+struct Message(base::Writer);
 
 impl Message {
     fn new(kind: u16, flags: u16, seq: u32, family: u8) -> Self {
-        let mut buf = Vec::with_capacity(128);
-        buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set by finish()
-        buf.extend_from_slice(&(NFNL_SUBSYS_CTNETLINK << 8 | kind).to_ne_bytes());
-        buf.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-        buf.extend_from_slice(&seq.to_ne_bytes());
-        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
-        buf.extend_from_slice(&[family, NFNETLINK_V0, 0, 0]); // res_id 0
-        Message { buf }
+        let mut w = base::Writer::default();
+        w.begin(
+            NFNL_SUBSYS_CTNETLINK << 8 | kind,
+            NLM_F_REQUEST | flags,
+            seq,
+        );
+        w.raw(&[family, NFNETLINK_V0, 0, 0]); // res_id 0
+        Message(w)
     }
 
     fn put(&mut self, kind: u16, value: &[u8]) {
-        // Attribute values here are at most 16 bytes.
-        let len = (NLA_HDRLEN + value.len()) as u16;
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.extend_from_slice(value);
-        self.buf.resize(align4(self.buf.len()), 0);
+        self.0.attr(kind, value);
     }
 
     fn nest(&mut self, kind: u16, body: impl FnOnce(&mut Self)) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&[0; NLA_HDRLEN]);
+        let start = self.0.nest(kind);
         body(self);
-        let len = (self.buf.len() - start) as u16;
-        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-        self.buf[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+        self.0.end_nest(start);
     }
 
     fn put_addr(&mut self, src: Option<&IpAddr>, dst: Option<&IpAddr>) {
@@ -398,14 +313,9 @@ impl Message {
     }
 
     fn finish(mut self) -> Vec<u8> {
-        let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf
+        self.0.finish(0);
+        self.0.buf
     }
-}
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
 }
 
 /// A dump of one family's entries, filtered by the kernel where it can.
@@ -465,33 +375,19 @@ struct Header {
     seq: u32,
 }
 
-/// Splits a datagram into its netlink messages (header, payload after the header).
-fn messages(mut buf: &[u8]) -> Result<Vec<(Header, &[u8])>> {
-    let mut out = Vec::new();
-    while buf.len() >= NLMSG_HDRLEN {
-        let len = ne_u32(&buf[0..4]) as usize;
-        if len < NLMSG_HDRLEN || len > buf.len() {
-            return Err(Error::Decode(format!(
-                "netlink message of {len} bytes in {} bytes",
-                buf.len()
-            )));
-        }
-        let header = Header {
-            kind: u16::from_ne_bytes([buf[4], buf[5]]),
-            flags: u16::from_ne_bytes([buf[6], buf[7]]),
-            seq: ne_u32(&buf[8..12]),
-        };
-        out.push((header, &buf[NLMSG_HDRLEN..len]));
-        buf = buf.get(align4(len)..).unwrap_or_default();
+fn header(msg: &base::Message<'_>) -> Header {
+    Header {
+        kind: msg.kind,
+        flags: msg.flags,
+        seq: msg.seq,
     }
-    Ok(out)
 }
 
-/// The first four bytes of `b`, 0 if it is shorter.
-fn ne_u32(b: &[u8]) -> u32 {
-    b.get(..4)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_ne_bytes)
+/// Splits a datagram into its netlink messages (header, payload after the header).
+fn messages(buf: &[u8]) -> Result<Vec<(Header, &[u8])>> {
+    base::messages(buf)
+        .map(|m| m.map(|m| (header(&m), m.payload)).map_err(Error::from))
+        .collect()
 }
 
 /// What one message of the kernel's answer means.
@@ -500,80 +396,30 @@ enum Reply<'a> {
     /// A conntrack entry (its body: nfgenmsg and attributes).
     Entry(&'a [u8]),
     Ack,
-    Error {
-        errno: i32,
-        message: Option<String>,
-    },
+    Error(KernelError),
     Done,
     Other,
 }
 
 fn reply<'a>(header: &Header, payload: &'a [u8]) -> Reply<'a> {
-    let code = || ne_u32(payload) as i32;
-    match header.kind {
-        NLMSG_ERROR if code() == 0 => Reply::Ack,
-        NLMSG_ERROR => Reply::Error {
-            errno: code().saturating_abs(),
-            message: ext_ack_message(header.flags, payload.get(4..).unwrap_or_default()),
-        },
-        // A dump that failed midway reports its error here.
-        NLMSG_DONE if code() < 0 => Reply::Error {
-            errno: code().saturating_abs(),
-            message: None,
-        },
-        NLMSG_DONE => Reply::Done,
-        kind if kind >> 8 == NFNL_SUBSYS_CTNETLINK
-            && matches!(kind & 0xff, IPCTNL_MSG_CT_NEW | IPCTNL_MSG_CT_GET) =>
+    let msg = base::Message {
+        kind: header.kind,
+        flags: header.flags,
+        seq: header.seq,
+        payload,
+        bytes: &[],
+    };
+    match base::Reply::of(&msg) {
+        base::Reply::Ack => Reply::Ack,
+        base::Reply::Error(e) => Reply::Error(e),
+        base::Reply::Done => Reply::Done,
+        base::Reply::Data
+            if header.kind >> 8 == NFNL_SUBSYS_CTNETLINK
+                && matches!(header.kind & 0xff, IPCTNL_MSG_CT_NEW | IPCTNL_MSG_CT_GET) =>
         {
             Reply::Entry(payload)
         }
-        _ => Reply::Other,
-    }
-}
-
-/// The extended-ack message of an `NLMSG_ERROR`; `rest` is what follows the
-/// errno: the request (only its header when `NLM_F_CAPPED`), then attributes.
-fn ext_ack_message(flags: u16, rest: &[u8]) -> Option<String> {
-    if flags & NLM_F_ACK_TLVS == 0 {
-        return None;
-    }
-    let request_len = if flags & NLM_F_CAPPED != 0 {
-        NLMSG_HDRLEN
-    } else {
-        ne_u32(rest.get(..4)?) as usize
-    };
-    for attr in Attrs(rest.get(align4(request_len)..)?) {
-        let (kind, value) = attr.ok()?;
-        if kind == NLMSGERR_ATTR_MSG {
-            let text = value.split(|b| *b == 0).next().unwrap_or(value);
-            return Some(String::from_utf8_lossy(text).into_owned());
-        }
-    }
-    None
-}
-
-/// The attributes in a buffer: (type without the nested/byte-order flags, value).
-struct Attrs<'a>(&'a [u8]);
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<(u16, &'a [u8])>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let buf = self.0;
-        if buf.len() < NLA_HDRLEN {
-            return None;
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN || len > buf.len() {
-            self.0 = &[];
-            return Some(Err(Error::Decode(format!(
-                "attribute of {len} bytes in {} bytes",
-                buf.len()
-            ))));
-        }
-        self.0 = buf.get(align4(len)..).unwrap_or_default();
-        Some(Ok((kind, &buf[NLA_HDRLEN..len])))
+        base::Reply::Data => Reply::Other,
     }
 }
 
@@ -583,13 +429,13 @@ fn addr(value: &[u8]) -> Result<IpAddr> {
     }
     <[u8; 16]>::try_from(value)
         .map(|a| Ipv6Addr::from(a).into())
-        .map_err(|_| Error::Decode(format!("{}-byte address", value.len())))
+        .map_err(|_| decode(format!("{}-byte address", value.len())))
 }
 
 fn be16(value: &[u8]) -> Result<u16> {
     match value {
         [a, b, ..] => Ok(u16::from_be_bytes([*a, *b])),
-        _ => Err(Error::Decode(format!("{}-byte 16-bit value", value.len()))),
+        _ => Err(decode(format!("{}-byte 16-bit value", value.len()))),
     }
 }
 
@@ -598,7 +444,7 @@ fn be16(value: &[u8]) -> Result<u16> {
 fn parse_entry(body: &[u8]) -> Result<Option<Entry>> {
     let attrs = body
         .get(NFGEN_HDRLEN..)
-        .ok_or_else(|| Error::Decode("conntrack message without nfgenmsg".into()))?;
+        .ok_or_else(|| decode("conntrack message without nfgenmsg".into()))?;
     let mut orig = None;
     let mut zone = None;
     for attr in Attrs(attrs) {

@@ -17,7 +17,7 @@
 //! kernel doubles: 8 MiB, about 200,000 port mappings or 300,000 interface names. That
 //! takes `SO_SNDBUFFORCE` (CAP_NET_ADMIN); otherwise the kernel caps the request at
 //! `net.core.wmem_max` (twice 208 KiB by default, about 10,000 port mappings). A bigger
-//! batch is refused with [`Error::TooLarge`] and changes nothing.
+//! batch is refused with [`base::Error::TooLarge`] and changes nothing.
 //!
 //! Deleting stays idempotent (teardown must be): deletes use `NFT_MSG_DESTROYSETELEM`
 //! (Linux 6.3+), which skips missing elements. Older kernels answer an unknown message
@@ -33,33 +33,23 @@
 
 mod wire;
 
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
-use rustix::net::sockopt;
+use crate::netlink::base::{self, KernelError};
+use netlink_sys::protocols::NETLINK_NETFILTER;
 use std::borrow::Cow;
-use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
-use wire::{check_name, encode, parse_answers, validate, Answer, Failure, Get, Wire, Writer};
+use wire::{check_name, encode, parse_answers, validate, Answer, Get, Wire, Writer};
 
 pub const NFPROTO_INET: u8 = 1;
 pub const NFPROTO_IPV4: u8 = 2;
 pub const NFPROTO_IPV6: u8 = 10;
 pub const NFPROTO_BRIDGE: u8 = 7;
 
-// recv(2) flags and errno values (the same on every Linux architecture).
-const MSG_PEEK: i32 = 0x2;
-const MSG_TRUNC: i32 = 0x20;
-const MSG_DONTWAIT: i32 = 0x40;
-const ENOENT: i32 = 2;
-const EINVAL: i32 = 22;
-const EMSGSIZE: i32 = 90;
-const EOPNOTSUPP: i32 = 95;
-const ENOBUFS: i32 = 105;
+use libc::{EINVAL, ENOENT, EOPNOTSUPP};
 
-/// Send buffer asked for; the kernel doubles it, so no batch can exceed twice this.
-const SNDBUF: usize = 4 << 20;
-/// Receive buffer asked for (doubled too), for the answers a batch queues.
-const RCVBUF: usize = 4 << 20;
+/// Send and receive buffers asked for; the kernel doubles them, so no batch can
+/// exceed twice this, and the answers a batch queues fit.
+const BUFFERS: usize = 4 << 20;
 /// Look-ups written per `send`, so their replies fit the receive buffer.
 const QUERY_CHUNK: usize = 32;
 /// How often a delete is retried after finding out which elements exist (they may
@@ -68,43 +58,36 @@ const DELETE_RETRIES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("nfnetlink socket: {0}")]
-    Socket(#[source] io::Error),
-    #[error("{}", kernel_message(*.errno, .message))]
-    Kernel { errno: i32, message: Option<String> },
+    /// The socket, the kernel's refusal of a whole request, an unreadable answer.
+    #[error(transparent)]
+    Netlink(#[from] base::Error),
     /// A change to one set failed; `element` indexes the slice given to the [`Batch`].
-    #[error("cannot {action} set {set}{}: {}",
-        .element.map(|i| format!(" (element {i})")).unwrap_or_default(),
-        kernel_message(*.errno, .message))]
+    #[error("cannot {action} set {set}{}: {kernel}",
+        .element.map(|i| format!(" (element {i})")).unwrap_or_default())]
     Set {
         action: &'static str,
         set: String,
         element: Option<usize>,
-        errno: i32,
-        message: Option<String>,
+        kernel: KernelError,
     },
-    #[error("cannot decode the kernel's nfnetlink reply: {0}")]
-    Decode(String),
     #[error("invalid nftables request: {0}")]
     Invalid(String),
-    #[error("nftables batch of {0} bytes is larger than the socket's send buffer")]
-    TooLarge(usize),
-    #[error("the kernel's answers overflowed the socket's receive buffer; the outcome is unknown")]
-    Overrun,
 }
-
-use crate::netlink::kernel_message;
 
 impl Error {
     /// The errno the kernel answered with, if this error came from the kernel.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Kernel { errno, .. } | Error::Set { errno, .. } => Some(*errno),
-            Error::Socket(e) => e.raw_os_error(),
-            Error::TooLarge(_) => Some(EMSGSIZE),
-            Error::Overrun => Some(ENOBUFS),
-            Error::Decode(_) | Error::Invalid(_) => None,
+            Error::Netlink(e) => e.errno(),
+            Error::Set { kernel, .. } => Some(kernel.errno),
+            Error::Invalid(_) => None,
         }
+    }
+}
+
+impl From<KernelError> for Error {
+    fn from(e: KernelError) -> Self {
+        Error::Netlink(base::Error::Kernel(e))
     }
 }
 
@@ -290,8 +273,7 @@ impl Batch {
 
 /// An nf_tables socket bound to the network namespace it was opened in.
 pub struct Nftables {
-    socket: Socket,
-    seq: u32,
+    socket: base::Socket,
     /// Whether `DESTROYSETELEM` works here; `None` until a kernel answer told.
     destroy: Option<bool>,
 }
@@ -299,30 +281,12 @@ pub struct Nftables {
 impl Nftables {
     /// Opens a socket in the calling thread's network namespace.
     pub fn new() -> Result<Self> {
-        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(Error::Socket)?;
-        socket.bind_auto().map_err(Error::Socket)?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(Error::Socket)?;
-        // Errors carry only the request's header back (not its up to 60 KiB of
-        // elements), plus the offset of the attribute the kernel rejected.
-        let _ = socket.set_cap_ack(true);
-        let _ = socket.set_ext_ack(true);
+        let socket = base::Socket::open(NETLINK_NETFILTER)?;
         // A batch is one datagram, refused if larger than the send buffer; and every
-        // answer to it is queued before we read the first. The plain options are
-        // capped at net.core.wmem_max/rmem_max; the FORCE ones need CAP_NET_ADMIN.
-        let _ = sockopt::set_socket_send_buffer_size_force(&socket, SNDBUF)
-            .or_else(|_| sockopt::set_socket_send_buffer_size(&socket, SNDBUF));
-        let _ = sockopt::set_socket_recv_buffer_size_force(&socket, RCVBUF)
-            .or_else(|_| sockopt::set_socket_recv_buffer_size(&socket, RCVBUF));
-        tracing::debug!(
-            sndbuf = sockopt::socket_send_buffer_size(&socket).ok(),
-            rcvbuf = sockopt::socket_recv_buffer_size(&socket).ok(),
-            "nfnetlink socket opened"
-        );
+        // answer to it is queued before we read the first.
+        socket.set_buffers(BUFFERS);
         Ok(Self {
             socket,
-            seq: 0,
             destroy: None,
         })
     }
@@ -363,7 +327,7 @@ impl Nftables {
         let mut retries = 0;
         while !current.is_empty() {
             let destroy = self.destroy != Some(false);
-            let wire = encode(&current, destroy, &mut self.seq);
+            let wire = encode(&current, destroy, self.socket.seq_counter());
             let Some((seq, failure)) = self.send_batch(&wire)? else {
                 if destroy && current.ops.iter().any(|o| o.delete) {
                     self.destroy = Some(true);
@@ -407,12 +371,12 @@ impl Nftables {
             set,
             elems,
         });
-        let wire = encode(&probe, true, &mut self.seq);
+        let wire = encode(&probe, true, self.socket.seq_counter());
         let supported = match self.send_batch(&wire)? {
             None => true,
             Some((_, f)) if f.errno == ENOENT => true,
             Some((_, f)) if f.errno == EINVAL || f.errno == EOPNOTSUPP => false,
-            Some((_, f)) => return Err(f.into_error()),
+            Some((_, f)) => return Err(f.into()),
         };
         self.destroy = Some(supported);
         Ok(supported)
@@ -425,14 +389,9 @@ impl Nftables {
         self.destroy = Some(false);
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
     /// Sends a batch and returns the first failure (lowest sequence number), if any.
-    fn send_batch(&mut self, wire: &Wire) -> Result<Option<(u32, Failure)>> {
-        self.send(&wire.buf)?;
+    fn send_batch(&mut self, wire: &Wire) -> Result<Option<(u32, KernelError)>> {
+        self.socket.send(&wire.buf)?;
         let slots = wire.end_seq.wrapping_sub(wire.begin_seq) as usize + 1;
         let mut answers = vec![None; slots];
         // The batch markers get no ACK, only an error when the whole batch is refused.
@@ -441,14 +400,6 @@ impl Nftables {
             Some(Answer::Error(f)) => Some((wire.begin_seq.wrapping_add(i as u32), f)),
             _ => None,
         }))
-    }
-
-    fn send(&mut self, buf: &[u8]) -> Result<()> {
-        match self.socket.send(buf, 0) {
-            Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(EMSGSIZE) => Err(Error::TooLarge(buf.len())),
-            Err(e) => Err(Error::Socket(e)),
-        }
     }
 
     /// Reads answers into `answers` (indexed by sequence number minus `first`) until
@@ -465,7 +416,7 @@ impl Nftables {
     ) -> Result<()> {
         let mut failed = false;
         while answers[required.clone()].iter().any(Option::is_none) {
-            let Some(buf) = self.recv(!(drain_on_error && failed))? else {
+            let Some(buf) = self.socket.recv(!(drain_on_error && failed))? else {
                 break;
             };
             for (seq, answer) in parse_answers(&buf)? {
@@ -481,28 +432,6 @@ impl Nftables {
         Ok(())
     }
 
-    /// One datagram, whatever its size; `None` when not waiting and nothing is queued.
-    fn recv(&self, wait: bool) -> Result<Option<Vec<u8>>> {
-        let flags = if wait { 0 } else { MSG_DONTWAIT };
-        loop {
-            let mut peek = Vec::new();
-            let result = self
-                .socket
-                .recv(&mut peek, MSG_PEEK | MSG_TRUNC | flags)
-                .and_then(|len| {
-                    let mut buf = Vec::with_capacity(len);
-                    self.socket.recv(&mut buf, flags).map(|_| buf)
-                });
-            match result {
-                Ok(buf) => return Ok(Some(buf)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) if e.raw_os_error() == Some(ENOBUFS) => return Err(Error::Overrun),
-                Err(e) => return Err(Error::Socket(e)),
-            }
-        }
-    }
-
     /// Sends `count` get requests (in chunks) and tells for each whether the kernel
     /// found the object (a reply) or not (`ENOENT`).
     fn query<'a>(
@@ -514,20 +443,22 @@ impl Nftables {
         let mut found = Vec::with_capacity(count);
         for chunk in (0..count).collect::<Vec<_>>().chunks(QUERY_CHUNK) {
             let mut w = Writer::default();
-            let first = self.seq.wrapping_add(1);
+            let first = self.socket.peek_seq();
             for &i in chunk {
-                let seq = self.next_seq();
+                let seq = self.socket.next_seq();
                 w.get(&get(i), seq, family);
             }
-            self.send(&w.buf)?;
+            self.socket.send(&w.buf)?;
             let mut answers = vec![None; chunk.len()];
             self.collect(first, &mut answers, 0..chunk.len(), false)?;
             for answer in answers {
                 found.push(match answer {
                     Some(Answer::Ack | Answer::Reply) => true,
                     Some(Answer::Error(f)) if f.errno == ENOENT => false,
-                    Some(Answer::Error(f)) => return Err(f.into_error()),
-                    None => return Err(Error::Decode("a look-up got no answer".into())),
+                    Some(Answer::Error(f)) => return Err(f.into()),
+                    None => {
+                        return Err(base::Error::Decode("a look-up got no answer".into()).into())
+                    }
                 });
             }
         }
@@ -550,8 +481,11 @@ impl Nftables {
                     action: "delete elements from",
                     set: batch.describe(op),
                     element: None,
-                    errno: ENOENT,
-                    message: Some("no such set (or table)".into()),
+                    kernel: KernelError {
+                        errno: ENOENT,
+                        message: Some("no such set (or table)".into()),
+                        offset: None,
+                    },
                 });
             }
             let present = self.query(family, op.elems.len(), |i| Get::Element {

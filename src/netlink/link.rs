@@ -219,7 +219,7 @@ impl Netlink {
                 vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
             )]));
         match self.set_link(msg) {
-            Err(e) if e.errno() == Some(super::libc_errno::EAFNOSUPPORT) => Ok(()),
+            Err(e) if e.errno() == Some(libc::EAFNOSUPPORT) => Ok(()),
             r => r,
         }
     }

@@ -1,6 +1,6 @@
 //! Policy routing rules (`ip rule`): `RTM_NEWRULE`, `RTM_DELRULE`, `RTM_GETRULE`.
 
-use super::{libc_errno, Netlink, Result};
+use super::{Netlink, Result};
 use ipnet::IpNet;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
@@ -76,7 +76,7 @@ impl Netlink {
     pub fn delete_rule(&mut self, rule: &Rule) -> Result<bool> {
         match self.request(RouteNetlinkMessage::DelRule(rule_message(rule)), 0) {
             Ok(()) => Ok(true),
-            Err(e) if e.errno() == Some(libc_errno::ENOENT) => Ok(false),
+            Err(e) if e.errno() == Some(libc::ENOENT) => Ok(false),
             Err(e) => Err(e),
         }
     }

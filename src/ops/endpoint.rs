@@ -288,7 +288,7 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
     })
     .map_err(|e| match e.errno() {
         // A bridge numbers its ports in 10 bits.
-        Some(crate::netlink::libc_errno::EXFULL) => Error::Invalid(format!(
+        Some(libc::EXFULL) => Error::Invalid(format!(
             "network {} is full: a Linux bridge takes at most 1023 ports",
             spec.name
         )),
@@ -633,9 +633,7 @@ fn delete_veth(host: &mut Netlink, name: &str) -> Option<String> {
     match host.link_by_name(name) {
         Ok(Some(link)) => match host.delete_link(link.index) {
             // Gone meanwhile (its namespace died): nothing left to delete.
-            Err(e) if e.errno() != Some(crate::netlink::libc_errno::ENODEV) => {
-                Some(format!("deleting veth {name}: {e}"))
-            }
+            Err(e) if e.errno() != Some(libc::ENODEV) => Some(format!("deleting veth {name}: {e}")),
             _ => None,
         },
         Ok(None) => None,

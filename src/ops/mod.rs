@@ -68,13 +68,13 @@ pub enum Error {
     },
     #[error("conntrack: {0}")]
     Conntrack(String),
-    #[error("cannot run {program}: {}", crate::netlink::kernel_message(source.raw_os_error().unwrap_or(0), &None))]
+    #[error("cannot run {program}: {}", crate::netlink::errno_text(source.raw_os_error().unwrap_or(0)))]
     CannotRun {
         program: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("working directory {}: {}", dir.display(), crate::netlink::kernel_message(source.raw_os_error().unwrap_or(0), &None))]
+    #[error("working directory {}: {}", dir.display(), crate::netlink::errno_text(source.raw_os_error().unwrap_or(0)))]
     BadWorkdir {
         dir: std::path::PathBuf,
         #[source]

@@ -2,6 +2,7 @@
 //! little-endian).
 
 use super::*;
+use crate::netlink::base::{NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_CAPPED};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -182,18 +183,18 @@ fn acks_errors_and_extended_acks_are_decoded() {
     payload.extend_from_slice(&[0; 16]);
     payload.extend_from_slice(&hex("09000100 676f6e65 00000000"));
     let flags = NLM_F_CAPPED | NLM_F_ACK_TLVS;
-    let (errno, message) = (ENOENT, Some("gone".to_owned()));
-    let expected = Reply::Error { errno, message };
+    let mut gone = KernelError::new(ENOENT);
+    gone.message = Some("gone".to_owned());
+    let expected = Reply::Error(gone);
     assert_eq!(reply(&header(NLMSG_ERROR, flags), &payload), expected);
     // A dump that failed midway.
-    let (errno, message) = (22, None);
-    let expected = Reply::Error { errno, message };
+    let expected = Reply::Error(KernelError::new(22));
     assert_eq!(
         reply(&header(NLMSG_DONE, 0), &(-22i32).to_ne_bytes()),
         expected
     );
-    let (op, errno, message) = ("deleting a conntrack entry", 1, None);
-    let e = Error::Kernel { op, errno, message };
+    let (op, kernel) = ("deleting a conntrack entry", KernelError::new(1));
+    let e = Error::Kernel { op, kernel };
     assert_eq!(
         e.to_string(),
         "deleting a conntrack entry: Operation not permitted"

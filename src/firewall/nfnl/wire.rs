@@ -9,19 +9,14 @@
 //! Everything here is pure (no socket), so it is tested byte for byte.
 
 use super::{Batch, Element, Error, Result, Verdict, ENOENT};
+use crate::netlink::base::{
+    self, align4 as align, messages, KernelError, Reply, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_REQUEST,
+};
+use std::ops::{Deref, DerefMut};
 
 // linux/netlink.h
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLMSGERR_ATTR_OFFS: u16 = 2;
 // linux/netfilter/nfnetlink.h
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
@@ -124,9 +119,9 @@ impl Wire {
     }
 
     /// Names the set, and the element when the kernel pointed at one.
-    pub(super) fn error(&self, batch: &Batch, seq: u32, f: Failure) -> Error {
+    pub(super) fn error(&self, batch: &Batch, seq: u32, f: KernelError) -> Error {
         let Some(msg) = self.msg(seq) else {
-            return f.into_error();
+            return f.into();
         };
         let op = &batch.ops[msg.op];
         let set_at = NFNL_HDRLEN + align(4 + batch.table.len() + 1);
@@ -146,8 +141,10 @@ impl Wire {
             },
             set: batch.describe(op),
             element: i.checked_sub(1).map(|i| msg.first + i),
-            errno: f.errno,
-            message: f.message.or(missing.map(str::to_owned)),
+            kernel: KernelError {
+                message: f.message.or(missing.map(str::to_owned)),
+                ..f
+            },
         }
     }
 }
@@ -186,7 +183,7 @@ pub(super) fn encode(batch: &Batch, destroy: bool, seq: &mut u32) -> Wire {
         let mut next_elem = 0;
         loop {
             let seq = next();
-            let start = w.begin(msg_type(kind), flags, seq, op.family, 0);
+            let start = w.begin_nf(msg_type(kind), flags, seq, op.family, 0);
             w.str_attr(NFTA_SET_ELEM_LIST_TABLE, &batch.table);
             w.str_attr(NFTA_SET_ELEM_LIST_SET, &op.set);
             let nest = w.nest(NFTA_SET_ELEM_LIST_ELEMENTS);
@@ -218,15 +215,11 @@ pub(super) fn encode(batch: &Batch, destroy: bool, seq: &mut u32) -> Wire {
     let end_seq = next();
     w.batch_marker(NFNL_MSG_BATCH_END, end_seq);
     Wire {
-        buf: w.buf,
+        buf: w.0.buf,
         begin_seq,
         end_seq,
         msgs,
     }
-}
-
-fn align(len: usize) -> usize {
-    (len + 3) & !3
 }
 
 /// A look-up of one object; the kernel answers with the object, or with `ENOENT`.
@@ -243,30 +236,30 @@ pub(super) enum Get<'a> {
     },
 }
 
-/// Appends netlink messages and attributes to a buffer (native byte order, as netlink
-/// headers are; nf_tables values are big endian and come in already encoded).
+/// Writes nf_tables messages: the shared netlink [`base::Writer`] plus nfgenmsg.
 #[derive(Default)]
-pub(super) struct Writer {
-    pub(super) buf: Vec<u8>,
+pub(super) struct Writer(base::Writer);
+
+impl Deref for Writer {
+    type Target = base::Writer;
+    fn deref(&self) -> &base::Writer {
+        &self.0
+    }
+}
+
+impl DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut base::Writer {
+        &mut self.0
+    }
 }
 
 impl Writer {
-    /// Starts a message with its nfgenmsg; returns where it starts, for [`Self::finish`].
-    fn begin(&mut self, kind: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set by finish
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.extend_from_slice(&flags.to_ne_bytes());
-        self.buf.extend_from_slice(&seq.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
-        self.buf.extend_from_slice(&[family, 0]); // nfgen_family, version 0
-        self.buf.extend_from_slice(&res_id.to_be_bytes());
+    /// Starts a message with its nfgenmsg; returns where it starts, for `finish`.
+    fn begin_nf(&mut self, kind: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
+        let start = self.0.begin(kind, flags, seq);
+        self.raw(&[family, 0]); // nfgen_family, version 0
+        self.raw(&res_id.to_be_bytes());
         start
-    }
-
-    fn finish(&mut self, start: usize) {
-        let len = (self.buf.len() - start) as u32;
-        self.buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
     }
 
     /// A `GETTABLE`, `GETSET` or `GETSETELEM` request (outside any batch).
@@ -276,7 +269,7 @@ impl Writer {
             Get::Set { .. } => NFT_MSG_GETSET,
             Get::Element { .. } => NFT_MSG_GETSETELEM,
         };
-        let start = self.begin(msg_type(kind), NLM_F_REQUEST, seq, family, 0);
+        let start = self.begin_nf(msg_type(kind), NLM_F_REQUEST, seq, family, 0);
         match *get {
             Get::Table(table) => self.str_attr(NFTA_TABLE_NAME, table),
             Get::Set { table, set } => {
@@ -296,35 +289,8 @@ impl Writer {
 
     /// `NFNL_MSG_BATCH_BEGIN`/`END`: family AF_UNSPEC, the subsystem in res_id.
     fn batch_marker(&mut self, kind: u16, seq: u32) {
-        let start = self.begin(kind, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES);
+        let start = self.begin_nf(kind, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES);
         self.finish(start);
-    }
-
-    fn attr(&mut self, kind: u16, payload: &[u8]) {
-        let len = (4 + payload.len()) as u16;
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.extend_from_slice(payload);
-        self.buf.resize(align(self.buf.len()), 0);
-    }
-
-    fn str_attr(&mut self, kind: u16, s: &str) {
-        let mut payload = Vec::with_capacity(s.len() + 1);
-        payload.extend_from_slice(s.as_bytes());
-        payload.push(0);
-        self.attr(kind, &payload);
-    }
-
-    fn nest(&mut self, kind: u16) -> usize {
-        let start = self.buf.len();
-        self.attr(kind | NLA_F_NESTED, &[]);
-        start
-    }
-
-    fn end_nest(&mut self, start: usize) {
-        let len = self.buf.len() - start;
-        debug_assert!(len <= usize::from(u16::MAX), "nest of {len} bytes");
-        self.buf[start..start + 2].copy_from_slice(&(len as u16).to_ne_bytes());
     }
 
     /// One `NFTA_LIST_ELEM`: the key, and the data or verdict when `with_data`.
@@ -370,109 +336,29 @@ impl Writer {
 pub(super) enum Answer {
     Ack,
     Reply,
-    Error(Failure),
-}
-
-/// A kernel error with its extended ack: the message, if any, and the offset (from
-/// the start of the failed request) of the attribute it rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Failure {
-    pub(super) errno: i32,
-    pub(super) message: Option<String>,
-    pub(super) offset: Option<u32>,
-}
-
-impl Failure {
-    pub(super) fn into_error(self) -> Error {
-        Error::Kernel {
-            errno: self.errno,
-            message: self.message,
-        }
-    }
+    Error(KernelError),
 }
 
 /// Splits a datagram into (sequence number, answer) pairs.
 pub(super) fn parse_answers(buf: &[u8]) -> Result<Vec<(u32, Answer)>> {
     let mut out = Vec::new();
-    let mut rest = buf;
-    while rest.len() >= NLMSG_HDRLEN {
-        let len = u32_at(rest, 0) as usize;
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(Error::Decode(format!(
-                "message length {len} of {}",
-                rest.len()
-            )));
-        }
-        let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-        let flags = u16::from_ne_bytes([rest[6], rest[7]]);
-        let seq = u32_at(rest, 8);
-        let answer = if kind == NLMSG_ERROR {
-            let body = &rest[NLMSG_HDRLEN..len];
-            if body.len() < 4 + NLMSG_HDRLEN {
-                return Err(Error::Decode(format!("short error message ({len} bytes)")));
-            }
-            let errno = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]).wrapping_abs();
-            if errno == 0 {
-                Answer::Ack
-            } else {
-                // Without NLM_F_CAPPED the whole request is echoed before the TLVs.
-                let request_len = if flags & NLM_F_CAPPED != 0 {
-                    NLMSG_HDRLEN
-                } else {
-                    align(u32_at(body, 4) as usize)
-                };
-                let tlvs = body.get(4 + request_len..).unwrap_or_default();
-                let (message, offset) = ext_ack(tlvs);
-                Answer::Error(Failure {
-                    errno,
-                    message,
-                    offset,
-                })
-            }
-        } else {
-            Answer::Reply
+    for msg in messages(buf) {
+        let msg = msg?;
+        let answer = match Reply::of(&msg) {
+            Reply::Ack => Answer::Ack,
+            Reply::Error(e) => Answer::Error(e),
+            Reply::Done | Reply::Data => Answer::Reply,
         };
-        out.push((seq, answer));
-        rest = rest.get(align(len)..).unwrap_or_default();
+        out.push((msg.seq, answer));
     }
     Ok(out)
-}
-
-fn u32_at(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    if let Some(s) = buf.get(at..at + 4) {
-        b.copy_from_slice(s);
-    }
-    u32::from_ne_bytes(b)
-}
-
-/// Reads `NLMSGERR_ATTR_MSG` (a C string) and `NLMSGERR_ATTR_OFFS` (a u32).
-fn ext_ack(mut tlvs: &[u8]) -> (Option<String>, Option<u32>) {
-    let (mut message, mut offset) = (None, None);
-    while tlvs.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([tlvs[0], tlvs[1]]));
-        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > tlvs.len() {
-            break;
-        }
-        let value = &tlvs[4..len];
-        match kind {
-            NLMSGERR_ATTR_MSG => {
-                let text = value.split(|b| *b == 0).next().unwrap_or(value);
-                message = Some(String::from_utf8_lossy(text).into_owned());
-            }
-            NLMSGERR_ATTR_OFFS if value.len() == 4 => offset = Some(u32_at(value, 0)),
-            _ => {}
-        }
-        tlvs = tlvs.get(align(len)..).unwrap_or_default();
-    }
-    (message.filter(|m| !m.is_empty()), offset)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::firewall::nfnl::{ifname, ipv4, port, NFPROTO_INET};
+    use crate::netlink::base::NLA_F_NESTED;
     use std::net::Ipv4Addr;
 
     const EEXIST: i32 = 17;
@@ -516,10 +402,10 @@ mod tests {
     }
 
     /// The messages in `buf`: (type, the element list's payload if there is one).
-    fn messages(buf: &[u8]) -> Vec<(u16, Option<&[u8]>)> {
+    fn nf_messages(buf: &[u8]) -> Vec<(u16, Option<&[u8]>)> {
         let (mut out, mut rest) = (Vec::new(), buf);
         while !rest.is_empty() {
-            let len = u32_at(rest, 0) as usize;
+            let len = base::ne_u32(rest) as usize;
             let list = attrs(&rest[NFNL_HDRLEN..len]).get(2).map(|a| a.1);
             out.push((u16::from_ne_bytes([rest[4], rest[5]]), list));
             rest = &rest[len..];
@@ -536,7 +422,7 @@ mod tests {
         batch.add_elements("m", std::slice::from_ref(&data));
         batch.delete_elements("m", &[data]);
         let wire = encode(&batch, false, &mut 0);
-        let msgs = messages(&wire.buf);
+        let msgs = nf_messages(&wire.buf);
         let kinds: Vec<u16> = msgs.iter().map(|m| m.0).collect();
         let (new, del) = (msg_type(NFT_MSG_NEWSETELEM), msg_type(NFT_MSG_DELSETELEM));
         assert_eq!(kinds, [0x10, new, new, del, 0x11]);
@@ -562,7 +448,7 @@ mod tests {
         let mut batch = Batch::new(NFPROTO_INET, "nsnet");
         batch.add_elements("bridges", &elems);
         let wire = encode(&batch, true, &mut 100);
-        let msgs = messages(&wire.buf);
+        let msgs = nf_messages(&wire.buf);
         assert!(msgs.len() >= 5, "{} messages", msgs.len());
         assert_eq!(wire.end_seq - wire.begin_seq + 1, msgs.len() as u32);
         let mut total = 0;
@@ -575,57 +461,13 @@ mod tests {
         assert_eq!(total, 5000);
     }
 
-    fn error_datagram(flags: u16, errno: i32, request: &[u8], tlvs: &[u8]) -> Vec<u8> {
-        let len = (NLMSG_HDRLEN + 4 + request.len() + tlvs.len()) as u32;
-        let mut out = len.to_ne_bytes().to_vec();
-        out.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
-        out.extend_from_slice(&flags.to_ne_bytes());
-        out.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0, 0]); // seq 7 (little endian), port 0
-        out.extend_from_slice(&(-errno).to_ne_bytes());
-        out.extend_from_slice(request);
-        out.extend_from_slice(tlvs);
-        out
-    }
-
-    #[cfg(target_endian = "little")]
-    #[test]
-    fn extended_acks_give_the_message_and_the_offset() {
-        let mut w = Writer::default();
-        w.str_attr(NLMSGERR_ATTR_MSG, "boom");
-        w.attr(NLMSGERR_ATTR_OFFS, &76u32.to_ne_bytes());
-        let mut request = 500u32.to_ne_bytes().to_vec();
-        request.resize(NLMSG_HDRLEN, 0);
-        let capped = error_datagram(NLM_F_CAPPED | 0x200, EEXIST, &request, &w.buf);
-        let failure = Failure {
-            errno: EEXIST,
-            message: Some("boom".into()),
-            offset: Some(76),
-        };
-        assert_eq!(
-            parse_answers(&capped).unwrap(),
-            [(7, Answer::Error(failure.clone()))]
-        );
-        // Without NLM_F_CAPPED the whole request comes back before the TLVs.
-        request[..4].copy_from_slice(&24u32.to_ne_bytes());
-        request.resize(24, 0xee);
-        let full = error_datagram(0x200, EEXIST, &request, &w.buf);
-        assert_eq!(parse_answers(&full).unwrap(), [(7, Answer::Error(failure))]);
-        let ack = error_datagram(0, 0, &request[..NLMSG_HDRLEN], &[]);
-        assert_eq!(parse_answers(&ack).unwrap(), [(7, Answer::Ack)]);
-        // Garbage is an error or nothing, never a panic.
-        assert!(parse_answers(&capped[..30]).is_err());
-        assert!(parse_answers(&error_datagram(0, 1, &[], &[])).is_err());
-        assert_eq!(ext_ack(&[200, 0, 1, 0, b'x']), (None, None));
-        assert_eq!(parse_answers(&[1, 2, 3]).unwrap(), []);
-    }
-
     #[test]
     fn kernel_errors_name_the_set_and_the_element() {
         let mut batch = Batch::new(NFPROTO_INET, "nsnet");
         let elems: Vec<Element> = (1..=3).map(|p| Element::new(port(p))).collect();
         batch.add_elements("ports", &elems);
         let wire = encode(&batch, true, &mut 0);
-        let fail = |errno, offset: usize| Failure {
+        let fail = |errno, offset: usize| KernelError {
             errno,
             message: None,
             offset: Some(offset as u32),

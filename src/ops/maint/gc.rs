@@ -630,7 +630,7 @@ impl<'a> Gc<'a> {
                     object: format!("{} (on {bridge})", l.name),
                     reason: "no endpoint owns it".into(),
                 }),
-                Err(e) if e.errno() == Some(crate::netlink::libc_errno::ENODEV) => {}
+                Err(e) if e.errno() == Some(libc::ENODEV) => {}
                 Err(e) => self.report.errors.push(format!("veth {}: {e}", l.name)),
             }
         }
