@@ -9,8 +9,10 @@
 //!   can never leave stale leases behind.
 
 pub mod cluster;
+pub mod layout;
 mod open;
 mod ports;
+pub use layout::Context;
 use open::*;
 pub use ports::{PortError, AUTO_PORTS};
 

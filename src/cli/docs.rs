@@ -166,7 +166,7 @@ pub fn complete(ctx: &Context, args: &CompleteArgs) -> Result<ExitCode> {
             let mut m: Vec<String> = vec!["host".into(), "none".into()];
             m.extend(networks());
             m.extend(pods().into_iter().map(|p| format!("pod:{p}")));
-            let runs = std::fs::read_dir(ctx.state_dir.join("runs"));
+            let runs = std::fs::read_dir(ctx.runs_dir());
             m.extend(runs.into_iter().flatten().flatten().filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
                 (!name.starts_with("run-")).then(|| format!("container:{name}"))

@@ -13,9 +13,7 @@ use crate::ipam;
 use crate::ops::Context;
 use crate::privilege::require_admin;
 use std::collections::HashSet;
-use std::io::Write;
 use std::net::IpAddr;
-use std::process::{Command as Process, Stdio};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StatusError {
@@ -90,28 +88,7 @@ fn firewall_ready() -> Result<(), Error> {
         Ok(None) => {}
         Err(e) => return Err(unavailable(format!("nftables: {e}"))),
     }
-    let mut child = Process::new("nft")
-        .args(["--check", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            unavailable(format!(
-                "cannot run nft ({e}); install the nftables package"
-            ))
-        })?;
-    if let Some(mut input) = child.stdin.take() {
-        let _ = input.write_all(BASE_RULESET.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| unavailable(format!("nft: {e}")))?;
-    if !out.status.success() {
-        return Err(unavailable(format!(
-            "nft refuses nsnet's table: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    crate::firewall::nft::check(BASE_RULESET)
+        .map_err(|e| unavailable(format!("nft refuses nsnet's table: {e}")))?;
     Ok(())
 }

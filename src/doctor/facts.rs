@@ -11,7 +11,6 @@ use crate::ops::Context;
 use crate::ports::Published;
 use crate::store::{Endpoint, State};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
 
 /// Reads everything the walk may look at.
 pub fn collect(ctx: &Context) -> Result<Facts> {
@@ -138,14 +137,6 @@ pub(super) fn parse_sockets(text: &str, proto: u8, state: Option<&str>) -> Vec<(
 
 /// The namespace's ruleset, or None when nft cannot be run or fails.
 fn read_ruleset() -> Option<Ruleset> {
-    let out = Command::new("nft")
-        .args(["-j", "list", "ruleset"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    Ruleset::parse(&String::from_utf8_lossy(&out.stdout)).ok()
+    let out = crate::firewall::nft::run(&["-j", "list", "ruleset"], None).ok()?;
+    Ruleset::parse(&out).ok()
 }

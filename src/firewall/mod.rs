@@ -69,13 +69,13 @@
 
 pub mod conntrack;
 pub mod foreign;
+pub mod listing;
 pub mod nfnl;
+pub mod nft;
 
 use crate::ports::Published;
 use nfnl::{Batch, Element, Nftables};
-use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr};
-use std::process::{Command, Stdio};
 
 /// The name of nsnet's tables (`inet nsnet` and `bridge nsnet`).
 pub const TABLE: &str = "nsnet";
@@ -644,29 +644,5 @@ pub fn redeclare_base() -> Result<()> {
 
 /// Runs `script` through `nft -f -`: one transaction, all or nothing.
 pub(crate) fn nft_script(script: &str) -> Result<()> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::Nft(format!(
-                "cannot run nft ({e}); install the nftables package"
-            ))
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| Error::Nft(e.to_string()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Nft(e.to_string()))?;
-    if !out.status.success() {
-        return Err(Error::Nft(
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        ));
-    }
-    Ok(())
+    nft::script(script).map_err(Error::Nft)
 }

@@ -224,7 +224,7 @@ fn find_namespaces(
         members: crate::ops::pod::members(ctx, p).len(),
     };
     for pod in pods {
-        let path = ctx.state_dir.join("pods").join(&pod.name).join("net");
+        let path = ctx.pod_dir(&pod.name).join("net");
         if let Ok(ns) = Netns::by_path(&path) {
             named.push((pod.name.clone(), pod_kind(pod), ns));
         }
@@ -241,11 +241,11 @@ fn find_namespaces(
     for (name, kind, ns) in named {
         out.add(name, kind, ns);
     }
-    if let Ok(runs) = std::fs::read_dir(ctx.state_dir.join("runs")) {
+    if let Ok(runs) = std::fs::read_dir(ctx.runs_dir()) {
         let mut runs: Vec<_> = runs.flatten().map(|e| e.file_name()).collect();
         runs.sort();
         for id in runs {
-            let path = ctx.state_dir.join("runs").join(&id).join("net");
+            let path = ctx.runs_dir().join(&id).join("net");
             if let Ok(ns) = Netns::by_path(&path) {
                 out.add(format!("run:{}", id.to_string_lossy()), NsKind::Run, ns);
             }

@@ -65,7 +65,7 @@ impl Applied {
 
 /// The VXLAN device of a clustered network (derived from the network's name).
 pub fn vxlan_name(network: &str) -> String {
-    format!("nsvx{:08x}", super::fnv1a(network) & 0xffff_ffff)
+    crate::store::layout::vxlan_ifname(network)
 }
 
 /// A VTEP's MAC: locally administered, `02:4e` and its node's IPv4 address.

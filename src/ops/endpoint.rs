@@ -69,8 +69,11 @@ pub fn refuse_bridge_namespace(ns: &Netns, target: &str, network: &str) -> Resul
 
 /// The host-side veth name: derived from the endpoint id only, so it is stable
 /// and teardown can find it without any other state.
-pub fn host_ifname(endpoint_id: &str) -> String {
-    format!("nsv{:012x}", super::fnv1a(endpoint_id) & 0xffff_ffff_ffff)
+pub use crate::store::layout::host_ifname;
+
+/// An endpoint, as messages name it: its id, namespace and interface.
+pub(crate) fn label(ep: &Endpoint) -> String {
+    format!("endpoint {} ({} {})", ep.id, ep.target, ep.ifname)
 }
 
 /// Pairs each pool of the network with the static address asked for it, if any.
@@ -221,7 +224,7 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
             .unwrap_or_default(),
     };
 
-    let repaired = super::maint::reinstall_if_deleted(ctx)?;
+    let repaired = super::ruleset::reinstall_if_deleted(ctx)?;
     if !repaired.is_empty() {
         tracing::warn!(
             "nsnet's firewall tables were missing (deleted, or declared by an older nsnet) while networks were in use; declared them again whole first"
@@ -232,7 +235,7 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
     }
     // From the bridge to the last kernel step: gc and check wait, and gc finds
     // a journal if this process dies (dropped after `rollback`, so after any undo).
-    let _in_flight = super::maint::InFlight::begin(ctx, [id.as_str()])?;
+    let _in_flight = super::lock::InFlight::begin(ctx, [id.as_str()])?;
     tracing::debug!("connect: target interfaces listed, journal written");
     let bridge = network::ensure_up(ctx, &mut host, spec)?;
     tracing::debug!("connect: bridge {} up", spec.bridge);
@@ -653,7 +656,7 @@ pub fn disconnect_id(ctx: &Context, network: &NetworkName, id: &str) -> Result<b
         return Ok(false);
     };
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let _in_flight = super::maint::InFlight::begin(ctx, [ep.id.as_str()])?;
+    let _in_flight = super::lock::InFlight::begin(ctx, [ep.id.as_str()])?;
     let errors = teardown(&mut host, &mut state, &spec.bridge, &ep);
     if errors.is_empty() {
         Ok(true)
@@ -676,7 +679,7 @@ pub fn disconnect_endpoint(ctx: &Context, ep: &Endpoint) -> Result<()> {
         .unwrap_or_default();
     let mut state = ctx.state()?;
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let _in_flight = super::maint::InFlight::begin(ctx, [ep.id.as_str()])?;
+    let _in_flight = super::lock::InFlight::begin(ctx, [ep.id.as_str()])?;
     let errors = teardown(&mut host, &mut state, &bridge, ep);
     if errors.is_empty() {
         Ok(())
@@ -725,7 +728,7 @@ pub fn disconnect(
     }
     tracing::debug!("disconnect: {} endpoint(s) found", found.len());
     let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-    let _in_flight = super::maint::InFlight::begin(ctx, found.iter().map(|e| e.id.as_str()))?;
+    let _in_flight = super::lock::InFlight::begin(ctx, found.iter().map(|e| e.id.as_str()))?;
     let errors: Vec<String> = found
         .iter()
         .flat_map(|ep| teardown(&mut host, &mut state, &spec.bridge, ep))

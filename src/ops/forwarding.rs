@@ -26,7 +26,7 @@ use std::path::Path;
 
 const IPV6_CONF: &str = "/proc/sys/net/ipv6/conf";
 /// The record of the interfaces nsnet moved from `accept_ra` 1 to 2.
-const ACCEPT_RA_RECORD: &str = "accept_ra";
+use crate::store::layout::ACCEPT_RA_RECORD;
 
 /// Turns on routing in the host namespace for the families the network uses.
 pub(super) fn enable(ctx: &Context, spec: &NetworkSpec) -> Result<()> {
@@ -92,10 +92,7 @@ fn keep_accepting_adverts(ctx: &Context) -> Result<()> {
     record(&ctx.state_dir, &changed).inspect_err(|_| put_back(&changed))
 }
 
-/// Whether `name` is shaped like [`super::endpoint::host_ifname`]'s names.
-fn is_host_veth(name: &str) -> bool {
-    name.len() == 15 && name.starts_with("nsv") && name[3..].bytes().all(|b| b.is_ascii_hexdigit())
-}
+use crate::store::layout::is_host_ifname as is_host_veth;
 
 fn read_accept_ra(ifname: &str) -> Option<String> {
     let v = std::fs::read_to_string(format!("{IPV6_CONF}/{ifname}/accept_ra")).ok()?;

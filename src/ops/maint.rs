@@ -1,34 +1,7 @@
-//! Maintenance: `nsnet gc`, `nsnet check` and `nsnet firewall reload`, and the
-//! two mechanisms that let them run safely beside every other nsnet process.
-//!
-//! **The operations lock** (`STATE_DIR/ops.lock`, an `flock`). Every connect
-//! holds it *shared* from just before it brings its network up until it has
-//! finished with the kernel, every disconnect and `network rm` around their
-//! teardown, and `nsnet run` while it makes its run directory
-//! ([`InFlight::begin`]), so concurrent connects never wait for each other. gc,
-//! check and reload hold it *exclusively* ([`Exclusive`]): while they run, no
-//! endpoint or bridge is half made or half torn down by a live process, so
-//! whatever they see is either finished or left behind by a process that died.
-//! A process killed with SIGKILL loses its lock with its file descriptors: a
-//! crash can never block gc. This beats a grace period ("only collect records
-//! older than N seconds"): it needs no clock, never collects a slow operation,
-//! and never waits to collect a dead one. Lock order is always a network's
-//! own lock (`networks/NAME.lock`, which serialises its removal with its
-//! connects: [`crate::ops::lock::NetworkLock`]), then `ops.lock`, then the
-//! process-wide lock (bridge and base ruleset, taken inside connect), so they
-//! never deadlock; gc, check and reload take no network's lock.
-//!
-//! **The journal** (`STATE_DIR/inflight/NSVxxx`). The shared holder also writes
-//! a file per endpoint it works on, named by the endpoint's host veth, and
-//! removes it when it is done, in success or failure (after its rollback ran).
-//! A journal that gc finds while holding the lock exclusively was left by a
-//! killed process, and names an endpoint that may be half made (a connect) or
-//! half removed (a disconnect); either way gc tears it down, which is what
-//! finishing the disconnect or rolling back the connect means. Without it, a
-//! connect killed after its veth existed would look like a finished endpoint
-//! whose firewall elements someone flushed. Named by endpoint, not by process,
-//! a journal left by a killed connect is taken over (and removed) by a retry of
-//! the same connect, so gc never tears down what the retry made whole.
+//! Maintenance: `nsnet gc`, `nsnet check` and `nsnet firewall reload`. They hold
+//! the operations lock exclusively ([`super::lock`]), so whatever they see is either
+//! finished or left behind by a process that died; gc finishes what the in-flight
+//! journal names.
 //!
 //! Pods are not journaled: `pod create` records a pod (PID 0) before its pause
 //! process runs. Such a pod is left alone while any other process has the
@@ -40,120 +13,25 @@
 //! this store's bridges, and firewall elements that name this store's bridges
 //! or lead into its subnets.
 
-mod alive;
 mod check;
-mod foreign;
 mod gc;
-mod reload;
-mod table;
 
-pub(crate) use alive::find_netns;
+pub(crate) use super::alive::{process_runs, recorded_process_runs};
+pub use super::ruleset::reload;
+use super::ruleset::{foreign, table};
 pub(crate) use check::bridge_problems;
 pub use check::{check, Drift};
 pub use gc::{collect_run, gc, GcReport, Removed};
-pub use reload::{networks_in_use, reinstall_if_deleted, reload};
 
 use super::{Context, Error, Result};
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 
-const LOCK_FILE: &str = "ops.lock";
-const JOURNAL_DIR: &str = "inflight";
-
-/// Whether this process holds the operations lock exclusively: then the
-/// operations gc runs itself (pod removal disconnects) must not wait for it.
-static EXCLUSIVE: AtomicBool = AtomicBool::new(false);
+use super::lock::{Exclusive, InFlight};
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
-}
-
-fn lock(state_dir: &Path, mode: rustix::fs::FlockOperation) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    crate::safefs::private_dir(state_dir)?;
-    let path = state_dir.join(LOCK_FILE);
-    let open = || -> std::io::Result<File> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)?;
-        rustix::fs::flock(&file, mode)?;
-        Ok(file)
-    };
-    open().map_err(io_err(format!("locking {}", path.display())))
-}
-
-/// The operations lock, held exclusively (see the module docs).
-pub struct Exclusive {
-    _file: File,
-}
-
-impl Exclusive {
-    /// Waits until no connect or disconnect is in flight, and keeps new ones
-    /// waiting until dropped.
-    pub fn acquire(ctx: &Context) -> Result<Self> {
-        let file = lock(&ctx.state_dir, rustix::fs::FlockOperation::LockExclusive)?;
-        EXCLUSIVE.store(true, Ordering::SeqCst);
-        Ok(Self { _file: file })
-    }
-}
-
-impl Drop for Exclusive {
-    fn drop(&mut self) {
-        EXCLUSIVE.store(false, Ordering::SeqCst);
-    }
-}
-
-/// A connect or disconnect in flight: the operations lock held shared, and a
-/// journal file per endpoint it works on; all go when it is dropped.
-pub struct InFlight {
-    journals: Vec<PathBuf>,
-    _lock: Option<File>,
-}
-
-impl InFlight {
-    /// Declares work on the endpoints `ids` (full ids, `NETWORK/...`). Waits
-    /// while gc, check or reload runs.
-    ///
-    /// A journal is named by the endpoint (its host veth's name), not by the
-    /// process: a later operation on the same endpoint takes the journal a
-    /// killed one left over and removes it when it is done, so gc never tears
-    /// down an endpoint that a retried connect has since made whole.
-    pub fn begin<'a>(ctx: &Context, ids: impl IntoIterator<Item = &'a str>) -> Result<Self> {
-        let lock = if EXCLUSIVE.load(Ordering::SeqCst) {
-            None
-        } else {
-            Some(lock(
-                &ctx.state_dir,
-                rustix::fs::FlockOperation::LockShared,
-            )?)
-        };
-        let dir = ctx.state_dir.join(JOURNAL_DIR);
-        let mut journals = Vec::new();
-        for id in ids {
-            let name = super::endpoint::host_ifname(id);
-            let rel = Path::new(JOURNAL_DIR);
-            crate::safefs::write_beneath(&ctx.state_dir, rel, &name, &format!("{id}\n"))?;
-            journals.push(dir.join(name));
-        }
-        Ok(Self {
-            journals,
-            _lock: lock,
-        })
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        // Before the lock goes (fields drop after this body).
-        for path in &self.journals {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 /// A journal file left by a killed process: the endpoint it was working on.
@@ -168,7 +46,7 @@ struct Interrupted {
 /// Every journal file. Only meaningful under [`Exclusive`]: then none of them
 /// belongs to a live operation.
 fn interrupted(ctx: &Context) -> Result<Vec<Interrupted>> {
-    let dir = ctx.state_dir.join(JOURNAL_DIR);
+    let dir = ctx.journal_dir();
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -340,94 +218,23 @@ fn abandoned_pods(ctx: &Context, state: &crate::store::State) -> Result<Vec<Stri
         .collect())
 }
 
-/// When process `pid` started, in clock ticks after boot (field 22 of
-/// `/proc/PID/stat`): with the PID, it names one process for good, where a
-/// PID alone may since have been given to another.
-pub(crate) fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from
-    // the last `)`, which is field 3's start minus 2.
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(22 - 3)?.parse().ok()
-}
-
-/// Whether the process recorded as `pid`, started at `start` (when known),
-/// still runs: a PID given to another process since is not it.
-pub(crate) fn recorded_process_runs(pid: u32, start: Option<u64>) -> bool {
-    process_runs(pid) && start.is_none_or(|s| start_time(pid) == Some(s))
-}
-
-/// Processes (not zombies) in the network namespace mounted at `pinned`
-/// (a pod's or a run's `net`): none when nothing is mounted there.
-pub(crate) fn processes_in(pinned: &Path) -> Vec<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(net) = std::fs::metadata(pinned) else {
-        return Vec::new();
-    };
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                .is_ok_and(|m| m.ino() == net.ino() && m.dev() == net.dev())
-        })
-        .filter(|pid| process_runs(*pid))
-        .collect()
-}
-
-/// Whether process `pid` runs (exists and is not a zombie).
-fn process_runs(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-    })
-}
-
 /// `STATE_DIR/pods/NAME`, as `pod` keeps it.
 fn pod_dir(ctx: &Context, name: &str) -> PathBuf {
-    ctx.state_dir.join("pods").join(name)
+    ctx.pod_dir(name)
 }
 
 /// `STATE_DIR/runs/ID`, as `run` keeps it.
 fn runs_dir(ctx: &Context) -> PathBuf {
-    ctx.state_dir.join("runs")
+    ctx.runs_dir()
 }
 
-/// Host veth names nsnet makes: `nsv` and 12 hex digits ([`super::endpoint::host_ifname`]).
-fn is_host_veth_name(name: &str) -> bool {
-    name.strip_prefix("nsv").is_some_and(|h| {
-        h.len() == 12
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
+use crate::store::layout::is_host_ifname as is_host_veth_name;
 
-/// `what` of an endpoint, as lines name it: its id, namespace and interface.
-fn endpoint_label(ep: &crate::store::Endpoint) -> String {
-    format!("endpoint {} ({} {})", ep.id, ep.target, ep.ifname)
-}
+pub(crate) use super::endpoint::label as endpoint_label;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_process_is_known_by_its_pid_and_start_time() {
-        let me = std::process::id();
-        let start = start_time(me);
-        assert!(start.is_some());
-        assert_eq!(start_time(me), start, "a start time does not change");
-        assert!(recorded_process_runs(me, start));
-        assert!(recorded_process_runs(me, None));
-        let other = start.map(|s| s + 1);
-        assert!(
-            !recorded_process_runs(me, other),
-            "same PID, another process"
-        );
-    }
 
     #[test]
     fn host_veth_names_are_recognised() {

@@ -2,16 +2,18 @@
 //! validates everything it can before touching the kernel, then builds, and on
 //! any failure undoes what it created ([`rollback::Rollback`]).
 
+mod alive;
 pub mod cluster;
 pub mod endpoint;
 mod forwarding;
 pub mod link;
-mod lock;
+pub mod lock;
 pub mod maint;
 pub mod netns;
 pub mod network;
 pub mod pod;
 pub mod rollback;
+pub mod ruleset;
 pub mod run;
 pub mod source_routes;
 pub mod spawn;
@@ -90,30 +92,7 @@ pub enum Error {
     Teardown { what: String, errors: Vec<String> },
 }
 
-/// Where nsnet keeps its records (`--state-dir`, `--config-dir`).
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub state_dir: std::path::PathBuf,
-    pub config_dir: std::path::PathBuf,
-}
-
-impl Context {
-    pub fn config(&self) -> Result<crate::store::Config> {
-        Ok(crate::store::Config::open(&self.config_dir)?)
-    }
-    pub fn state(&self) -> Result<crate::store::State> {
-        Ok(crate::store::State::open(&self.state_dir)?)
-    }
-    /// The definitions, read-only (listings need no write access); `None`
-    /// when none were ever recorded.
-    pub fn config_read(&self) -> Result<Option<crate::store::Config>> {
-        Ok(crate::store::Config::open_read(&self.config_dir)?)
-    }
-    /// The runtime state, read-only; `None` when nothing was ever recorded.
-    pub fn state_read(&self) -> Result<Option<crate::store::State>> {
-        Ok(crate::store::State::open_read(&self.state_dir)?)
-    }
-}
+pub use crate::store::Context;
 
 /// Writes a sysctl of the calling thread's network namespace (`key` relative to
 /// `/proc/sys`, e.g. `net/ipv4/ip_forward`).
@@ -140,12 +119,7 @@ pub(crate) fn disable_ipv6(ifname: &str) -> Result<()> {
     }
 }
 
-/// FNV-1a, 64 bits: a stable hash for deriving names (not for security).
-pub(crate) fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub(crate) use crate::store::layout::fnv1a;
 
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -572,7 +572,7 @@ fn configure_bridge(
     // (again) here.
     let mut fw = match Firewall::tables_exist()? {
         (true, true) => Firewall::open_existing()?.ok_or_else(super::endpoint::table_deleted)?,
-        _ if super::maint::networks_in_use(ctx, host, Some(&spec.name))? => {
+        _ if super::ruleset::networks_in_use(ctx, host, Some(&spec.name))? => {
             return Err(super::endpoint::table_deleted())
         }
         _ => Firewall::open()?,
@@ -638,7 +638,7 @@ fn remove_locked(ctx: &Context, name: &NetworkName, force: bool) -> Result<()> {
     // the endpoints, the bridge, its elements and the definition, a second
     // `network rm` finishes; a network without its bridge is one not up yet.)
     let journaled =
-        |eps: &[Endpoint]| super::maint::InFlight::begin(ctx, eps.iter().map(|e| e.id.as_str()));
+        |eps: &[Endpoint]| super::lock::InFlight::begin(ctx, eps.iter().map(|e| e.id.as_str()));
     // Endpoints whose veth is gone (their namespace died without a disconnect)
     // hold nothing but leases: release them whatever `force` says.
     let (mut endpoints, mut dead) = (Vec::new(), Vec::new());

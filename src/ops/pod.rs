@@ -39,7 +39,7 @@ pub struct CreateRequest {
 }
 
 fn pod_dir(ctx: &Context, name: &str) -> PathBuf {
-    ctx.state_dir.join("pods").join(name)
+    ctx.pod_dir(name)
 }
 
 /// A hostname the kernel and resolvers accept: 1-64 bytes of letters, digits,
@@ -82,7 +82,7 @@ pub fn default_network(ctx: &Context) -> Result<NetworkName> {
 /// Binds `source` on a new file `pods/NAME/KIND` made beneath the state
 /// directory without following any symlink (on that very file).
 fn pin(ctx: &Context, source: &Path, name: &str, kind: &str) -> Result<()> {
-    let rel = Path::new("pods").join(name);
+    let rel = Context::pod_rel(name);
     let file = crate::safefs::create_beneath(&ctx.state_dir, &rel, kind, false)?;
     let target = pod_dir(ctx, name).join(kind);
     rustix::mount::mount_bind(source, crate::safefs::fd_path(&file).as_str()).map_err(|e| {

@@ -81,7 +81,7 @@ fn run_dir(ctx: &Context, id: &str) -> PathBuf {
 
 /// `runs/ID`, relative to the state directory.
 fn run_rel(id: &str) -> PathBuf {
-    Path::new("runs").join(id)
+    Context::run_rel(id)
 }
 
 /// A new network namespace pinned at `runs/ID/net`, with `lo` up. The file
@@ -136,7 +136,7 @@ pub const PID_FILE: &str = "pid";
 /// killed, and its command too) is collected first, as gc would, and reused.
 fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
     let running = || {
-        let pids = super::maint::processes_in(&dir.join("net"));
+        let pids = super::alive::processes_in(&dir.join("net"));
         Error::Invalid(format!(
             "a run named {id} is running already{}",
             if pids.is_empty() {
@@ -156,13 +156,13 @@ fn make_run_dir(ctx: &Context, id: &str, dir: &Path) -> Result<()> {
     if dir.exists() && !super::maint::collect_run(ctx, id)? {
         return Err(running());
     }
-    let _starting = super::maint::InFlight::begin(ctx, std::iter::empty())?;
+    let _starting = super::lock::InFlight::begin(ctx, std::iter::empty())?;
     if dir.exists() {
         return Err(running());
     }
     let made = (|| {
         let me = std::process::id();
-        let start = super::maint::start_time(me).ok_or_else(|| {
+        let start = super::alive::start_time(me).ok_or_else(|| {
             Error::Invalid(format!(
                 "cannot read this process's start time (/proc/{me}/stat)"
             ))

@@ -148,7 +148,7 @@ fn delete(ns: &Netns, sr: &SourceRoutes) -> std::result::Result<(), String> {
 /// [`delete`] for a torn-down endpoint, if its namespace still lives.
 pub(crate) fn delete_for(ep: &Endpoint) -> Option<String> {
     let sr = ep.source_routes.as_ref()?;
-    let Some(ns) = super::maint::find_netns(ep) else {
+    let Some(ns) = super::alive::find_netns(ep) else {
         tracing::debug!("teardown {}: its namespace is gone, with its rules", ep.id);
         return None;
     };

@@ -8,7 +8,6 @@ use crate::firewall::nfnl::{self, Nftables};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 /// An iptables backend and family, by the tool that writes it.
@@ -289,30 +288,11 @@ pub(super) fn nft_delete(
     nft(&["-f", "-"], Some(&script)).map(|_| ())
 }
 
+/// `nft`, its error cut to the first line (the next ones repeat the command
+/// with carets under the culprit).
 fn nft(args: &[&str], stdin: Option<&str>) -> std::result::Result<String, String> {
-    let mut child = Command::new("nft")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run nft ({e}); install the nftables package"))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        // Its first line says what failed; the next ones repeat the command
-        // with carets under the culprit.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(stderr.trim().lines().next().unwrap_or_default().to_owned())
-    }
+    crate::firewall::nft::run(args, stdin)
+        .map_err(|e| e.lines().next().unwrap_or_default().to_owned())
 }
 
 const FIREWALLD: &str = "org.fedoraproject.FirewallD1";

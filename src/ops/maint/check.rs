@@ -233,7 +233,7 @@ fn check_endpoint(c: &mut Check, spec: &NetworkSpec, ep: &Endpoint, links: &Hash
     if !veth.up {
         c.push(&obj, format!("host veth {} is down", ep.host_ifname));
     }
-    let Some(ns) = super::alive::find_netns(ep) else {
+    let Some(ns) = crate::ops::alive::find_netns(ep) else {
         c.push(
             obj,
             format!(

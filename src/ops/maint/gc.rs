@@ -25,11 +25,11 @@
 //!
 //! Every step goes on past errors; they are all returned at the end.
 
-use super::alive::Liveness;
 use super::table::{self, Base, ElementDrift, Expected};
 use super::{endpoint_label, Exclusive, InFlight};
 use crate::firewall::{EndpointRules, Firewall};
 use crate::netlink::{Link, LinkKind, Netlink};
+use crate::ops::alive::Liveness;
 use crate::ops::{endpoint, nl_err, pod, Context, Result};
 use crate::privilege::require_admin;
 use crate::store::{Endpoint, NetworkSpec, State};
@@ -366,7 +366,7 @@ impl<'a> Gc<'a> {
             if pid.is_some_and(|p| super::recorded_process_runs(p, start)) {
                 return;
             }
-            let left = super::processes_in(&path.join("net"));
+            let left = crate::ops::alive::processes_in(&path.join("net"));
             if !left.is_empty() {
                 self.report.kept.push(format!(
                     "run {id}: its nsnet run process{} is gone but {} process(es) still run in its namespace (PIDs {left:?}); they keep its network until they end",

@@ -1,4 +1,5 @@
-//! Whether an endpoint's network namespace still lives, known by the inode
+//! Whether a process still runs (known by PID and start time), and whether an
+//! endpoint's network namespace still lives, known by the inode
 //! recorded when it was connected.
 //!
 //! A host veth is no proof of life: `ip netns del` only unmounts a namespace,
@@ -170,9 +171,70 @@ impl Liveness {
     }
 }
 
+/// When process `pid` started, in clock ticks after boot (field 22 of
+/// `/proc/PID/stat`): with the PID, it names one process for good, where a
+/// PID alone may since have been given to another.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from
+    // the last `)`, which is field 3's start minus 2.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// Whether the process recorded as `pid`, started at `start` (when known),
+/// still runs: a PID given to another process since is not it.
+pub(crate) fn recorded_process_runs(pid: u32, start: Option<u64>) -> bool {
+    process_runs(pid) && start.is_none_or(|s| start_time(pid) == Some(s))
+}
+
+/// Processes (not zombies) in the network namespace mounted at `pinned`
+/// (a pod's or a run's `net`): none when nothing is mounted there.
+pub(crate) fn processes_in(pinned: &Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(net) = std::fs::metadata(pinned) else {
+        return Vec::new();
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| m.ino() == net.ino() && m.dev() == net.dev())
+        })
+        .filter(|pid| process_runs(*pid))
+        .collect()
+}
+
+/// Whether process `pid` runs (exists and is not a zombie).
+pub(crate) fn process_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_known_by_its_pid_and_start_time() {
+        let me = std::process::id();
+        let start = start_time(me);
+        assert!(start.is_some());
+        assert_eq!(start_time(me), start, "a start time does not change");
+        assert!(recorded_process_runs(me, start));
+        assert!(recorded_process_runs(me, None));
+        let other = start.map(|s| s + 1);
+        assert!(
+            !recorded_process_runs(me, other),
+            "same PID, another process"
+        );
+    }
 
     #[test]
     fn nsfs_mounts_are_found_by_their_root_and_other_mounts_are_not() {

@@ -1,14 +1,21 @@
-//! `nsnet firewall reload`: puts `table inet nsnet` back as the store says it
-//! must be, after someone flushed the ruleset, deleted the table, or changed
-//! its rules or elements by hand.
+//! nsnet's firewall ruleset as a whole, against the store: `nsnet firewall reload`
+//! puts both tables back as the store says they must be (after someone flushed the
+//! ruleset, deleted a table, or changed rules or elements by hand), and every
+//! connect first calls [`reinstall_if_deleted`]. [`table`] compares the kernel's
+//! listing with the store's expectations (check and gc use it too), [`foreign`] the
+//! rules nsnet keeps in other firewalls.
 
-use super::table::{list, shape_drift, up_networks, Base, ElementDrift, Expected};
-use super::{Exclusive, Result};
+pub(crate) mod foreign;
+pub(crate) mod table;
+
+use super::lock::Exclusive;
+use super::Result;
 use crate::firewall::nfnl::{self, Batch, Element, Nftables};
 use crate::firewall::{self, TABLE};
 use crate::netlink::Netlink;
 use crate::ops::{nl_err, Context, Error};
 use std::collections::BTreeMap;
+use table::{list, shape_drift, up_networks, Base, ElementDrift, Expected};
 
 /// `nsnet firewall reload`: declares `table inet nsnet` again (atomically,
 /// keeping its elements) and puts back every element the store accounts for,
@@ -83,7 +90,7 @@ pub fn reload(ctx: &Context) -> Result<Vec<String>> {
     }
     // The other firewalls' share: after the table, so an error there leaves
     // nsnet's own rules whole.
-    let foreign = super::foreign::reconcile(ctx, &networks, &up)?;
+    let foreign = foreign::reconcile(ctx, &networks, &up)?;
     for (network, rule) in &foreign.added {
         lines.push(format!("network {network}: added {rule}"));
     }

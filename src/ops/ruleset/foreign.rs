@@ -10,7 +10,7 @@ use crate::store::NetworkSpec;
 use std::collections::HashSet;
 
 #[derive(Debug, Default)]
-pub(super) struct Outcome {
+pub(crate) struct Outcome {
     /// (network, rule) put in place.
     pub added: Vec<(String, Added)>,
     /// (network, rule, why) deleted.
@@ -39,7 +39,7 @@ fn unwanted(network: &str, networks: &[NetworkSpec], up: &HashSet<String>) -> Op
 }
 
 /// Puts back what up networks lack and deletes what others left.
-pub(super) fn reconcile(
+pub(crate) fn reconcile(
     ctx: &Context,
     networks: &[NetworkSpec],
     up: &HashSet<String>,
@@ -71,7 +71,7 @@ pub(super) fn reconcile(
 }
 
 /// What `nsnet check` reports: (object, problem).
-pub(super) fn drift(
+pub(crate) fn drift(
     ctx: &Context,
     networks: &[NetworkSpec],
     up: &HashSet<String>,
