@@ -10,6 +10,7 @@
 
 use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How many candidates an allocation looks at before it calls the pool full;
@@ -20,6 +21,9 @@ const MAX_PROBES: u128 = 1 << 20;
 pub enum Error {
     #[error("no free address left in {0}")]
     Exhausted(IpNet),
+    /// No free address within a pool's [`Bounds`] (a CNI `rangeStart`/`rangeEnd`).
+    #[error("no free address left in {subnet} ({})", .bounds.describe())]
+    ExhaustedBounds { subnet: IpNet, bounds: Bounds },
     #[error("address {ip} is not in subnet {subnet}")]
     OutsideSubnet { ip: IpAddr, subnet: IpNet },
     #[error("address {ip} is outside the range {range} of subnet {subnet}")]
@@ -38,6 +42,29 @@ pub enum Error {
     InUse(IpAddr),
     #[error("{0}")]
     Store(String),
+}
+
+/// Bounds within a pool: hand out only addresses from `start` to `end` (each
+/// defaulting to the pool's own first and last), as a CNI range's
+/// `rangeStart`/`rangeEnd` ask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bounds {
+    pub start: Option<IpAddr>,
+    pub end: Option<IpAddr>,
+}
+
+impl Bounds {
+    /// Whether `ip` lies within the bounds (not whether the pool may hand it out).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let n = to_u128(ip);
+        self.start.is_none_or(|s| n >= to_u128(s)) && self.end.is_none_or(|e| n <= to_u128(e))
+    }
+
+    /// "A-B", with "start"/"end" for an open side.
+    pub fn describe(&self) -> String {
+        let side = |a: Option<IpAddr>, open: &str| a.map_or(open.to_owned(), |a| a.to_string());
+        format!("{}-{}", side(self.start, "start"), side(self.end, "end"))
+    }
 }
 
 /// Which addresses are leased already.
@@ -69,10 +96,17 @@ impl Pool {
         (ip == self.gateway).then_some("the gateway")
     }
 
-    /// First and last address that may be handed out, as integers.
-    fn bounds(&self) -> (u128, u128) {
+    /// First and last address that may be handed out (within `bounds`, when
+    /// given), as integers.
+    fn bounds(&self, bounds: Option<&Bounds>) -> (u128, u128) {
         let span = self.range.unwrap_or(self.subnet);
-        (to_u128(span.network()), to_u128(span.broadcast()))
+        let lo = bounds
+            .and_then(|b| b.start)
+            .map_or(to_u128(span.network()), to_u128);
+        let hi = bounds
+            .and_then(|b| b.end)
+            .map_or(to_u128(span.broadcast()), to_u128);
+        (lo, hi.max(lo))
     }
 
     /// Checks a requested address without looking at leases.
@@ -111,9 +145,15 @@ impl Pool {
         Ok(ip)
     }
 
-    /// The next free address after `last` (wrapping), or [`Error::Exhausted`].
-    pub fn allocate(&self, last: Option<IpAddr>, leases: &impl Leases) -> Result<IpAddr, Error> {
-        let (lo, hi) = self.bounds();
+    /// The next free address after `last` (wrapping), within `bounds` when
+    /// given, or [`Error::Exhausted`] ([`Error::ExhaustedBounds`]).
+    pub fn allocate(
+        &self,
+        last: Option<IpAddr>,
+        bounds: Option<&Bounds>,
+        leases: &impl Leases,
+    ) -> Result<IpAddr, Error> {
+        let (lo, hi) = self.bounds(bounds);
         // Saturates for a /0, which check_subnet_size refuses anyway.
         let size = (hi - lo).saturating_add(1);
         let start = match last.map(to_u128) {
@@ -124,12 +164,37 @@ impl Pool {
         for i in 0..size.min(MAX_PROBES) {
             let n = lo + (start - lo + i) % size;
             let ip = from_u128(n, v4);
-            if self.reserved(ip).is_some() || leases.is_leased(ip)? {
+            if !self.subnet.contains(&ip) || self.reserved(ip).is_some() || leases.is_leased(ip)? {
                 continue;
             }
             return Ok(ip);
         }
-        Err(Error::Exhausted(self.subnet))
+        Err(match bounds {
+            Some(b) if b.start.is_some() || b.end.is_some() => Error::ExhaustedBounds {
+                subnet: self.subnet,
+                bounds: *b,
+            },
+            _ => Error::Exhausted(self.subnet),
+        })
+    }
+
+    /// How many addresses are left to hand out within `bounds` (saturating).
+    pub fn free_count(&self, bounds: Option<&Bounds>, leased: &HashSet<IpAddr>) -> u128 {
+        let (lo, hi) = self.bounds(bounds);
+        let total = (hi - lo).saturating_add(1);
+        let inside = |n: u128| (lo..=hi).contains(&n);
+        let mut reserved = vec![to_u128(self.subnet.network()), to_u128(self.gateway)];
+        if let IpNet::V4(v4) = self.subnet {
+            if v4.prefix_len() < 31 {
+                reserved.push(to_u128(v4.broadcast().into()));
+            }
+        }
+        let taken: HashSet<u128> = reserved
+            .into_iter()
+            .chain(leased.iter().map(|ip| to_u128(*ip)))
+            .filter(|n| inside(*n))
+            .collect();
+        total.saturating_sub(taken.len() as u128)
     }
 }
 
@@ -308,7 +373,7 @@ mod tests {
         let mut last = None;
         let mut got = Vec::new();
         for _ in 0..5 {
-            let a = p.allocate(last, &leases).unwrap();
+            let a = p.allocate(last, None, &leases).unwrap();
             leases.take(a);
             last = Some(a);
             got.push(a);
@@ -316,7 +381,7 @@ mod tests {
         let want: Vec<IpAddr> = (2..=6).map(|i| ip(&format!("10.0.0.{i}"))).collect();
         assert_eq!(got, want);
         assert_eq!(
-            p.allocate(last, &leases),
+            p.allocate(last, None, &leases),
             Err(Error::Exhausted("10.0.0.0/29".parse().unwrap()))
         );
     }
@@ -325,10 +390,10 @@ mod tests {
     fn a_slash_30_holds_one_endpoint_besides_the_gateway() {
         let p = pool("10.0.0.0/30");
         let leases = Fake::default();
-        let a = leases.take(p.allocate(None, &leases).unwrap());
+        let a = leases.take(p.allocate(None, None, &leases).unwrap());
         assert_eq!(a, ip("10.0.0.2"));
         assert!(matches!(
-            p.allocate(Some(a), &leases),
+            p.allocate(Some(a), None, &leases),
             Err(Error::Exhausted(_))
         ));
     }
@@ -338,15 +403,15 @@ mod tests {
         let p = pool("10.0.0.0/29");
         let leases = Fake::default();
         assert_eq!(
-            p.allocate(Some(ip("10.0.0.4")), &leases).unwrap(),
+            p.allocate(Some(ip("10.0.0.4")), None, &leases).unwrap(),
             ip("10.0.0.5")
         );
         assert_eq!(
-            p.allocate(Some(ip("10.0.0.6")), &leases).unwrap(),
+            p.allocate(Some(ip("10.0.0.6")), None, &leases).unwrap(),
             ip("10.0.0.2")
         );
         assert_eq!(
-            p.allocate(Some(ip("10.0.0.7")), &leases).unwrap(),
+            p.allocate(Some(ip("10.0.0.7")), None, &leases).unwrap(),
             ip("10.0.0.2")
         );
     }
@@ -357,7 +422,7 @@ mod tests {
         p.range = Some("10.0.0.128/30".parse().unwrap());
         let leases = Fake::default();
         let got: Vec<IpAddr> = (0..4)
-            .map(|_| leases.take(p.allocate(None, &leases).unwrap()))
+            .map(|_| leases.take(p.allocate(None, None, &leases).unwrap()))
             .collect();
         assert_eq!(
             got,
@@ -368,7 +433,7 @@ mod tests {
                 ip("10.0.0.131")
             ]
         );
-        assert!(p.allocate(None, &leases).is_err());
+        assert!(p.allocate(None, None, &leases).is_err());
         assert!(matches!(
             p.check(ip("10.0.0.5")),
             Err(Error::OutsideRange { .. })
@@ -410,7 +475,7 @@ mod tests {
     fn a_whole_address_space_does_not_overflow() {
         // Regression: size = hi - lo + 1 overflowed u128 for ::/0.
         let p = pool("::/0");
-        assert!(p.allocate(None, &Fake::default()).is_ok());
+        assert!(p.allocate(None, None, &Fake::default()).is_ok());
     }
 
     #[test]
@@ -418,9 +483,9 @@ mod tests {
         let p = pool("fd00:1::/64");
         let leases = Fake::default();
         assert_eq!(p.gateway, ip("fd00:1::1"));
-        let a = leases.take(p.allocate(None, &leases).unwrap());
+        let a = leases.take(p.allocate(None, None, &leases).unwrap());
         assert_eq!(a, ip("fd00:1::2"));
-        assert_eq!(p.allocate(Some(a), &leases).unwrap(), ip("fd00:1::3"));
+        assert_eq!(p.allocate(Some(a), None, &leases).unwrap(), ip("fd00:1::3"));
     }
 
     #[test]
@@ -494,5 +559,46 @@ mod tests {
         ] {
             assert_eq!(ok(subnet, false), Ok(()), "{subnet}");
         }
+    }
+
+    #[test]
+    fn bounds_limit_allocation_and_count() {
+        let p = Pool {
+            subnet: "10.0.0.0/24".parse().unwrap(),
+            gateway: ip("10.0.0.1"),
+            range: None,
+        };
+        let b = Bounds {
+            start: Some(ip("10.0.0.10")),
+            end: Some(ip("10.0.0.12")),
+        };
+        let leases = Fake::default();
+        let mut last = None;
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let a = leases.take(p.allocate(last, Some(&b), &leases).unwrap());
+            got.push(a);
+            last = Some(a);
+        }
+        assert_eq!(got, [ip("10.0.0.10"), ip("10.0.0.11"), ip("10.0.0.12")]);
+        let full = p.allocate(last, Some(&b), &leases).unwrap_err();
+        assert_eq!(
+            full.to_string(),
+            "no free address left in 10.0.0.0/24 (10.0.0.10-10.0.0.12)"
+        );
+        assert!(b.contains(ip("10.0.0.11")) && !b.contains(ip("10.0.0.13")));
+        let none = HashSet::new();
+        assert_eq!(p.free_count(Some(&b), &none), 3);
+        assert_eq!(p.free_count(None, &none), 253);
+        let gw_inside = Bounds {
+            start: Some(ip("10.0.0.1")),
+            end: Some(ip("10.0.0.3")),
+        };
+        assert_eq!(p.free_count(Some(&gw_inside), &none), 2);
+        assert_eq!(
+            p.allocate(None, Some(&gw_inside), &Fake::default())
+                .unwrap(),
+            ip("10.0.0.2")
+        );
     }
 }

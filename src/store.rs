@@ -354,7 +354,16 @@ impl ipam::Leases for TxLeases<'_> {
 }
 
 /// What an address request asks for, per pool: a static address or the next free one.
-pub type AddressRequest = Option<IpAddr>;
+/// What a connect asks of one pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressRequest {
+    /// The next free address.
+    Next,
+    /// This address (a static one).
+    Static(IpAddr),
+    /// The next free address within bounds (a CNI range's `rangeStart`/`rangeEnd`).
+    Within(ipam::Bounds),
+}
 
 impl State {
     pub fn open(dir: &Path) -> Result<Self> {
@@ -419,9 +428,13 @@ impl State {
         for (pool, request) in pools {
             let family: i64 = if pool.subnet.addr().is_ipv4() { 4 } else { 6 };
             let leases = TxLeases { tx: &tx, network };
+            let bounds = match request {
+                AddressRequest::Within(b) => Some(b),
+                _ => None,
+            };
             let ip = match request {
-                Some(ip) => pool.claim(*ip, &leases),
-                None => {
+                AddressRequest::Static(ip) => pool.claim(*ip, &leases),
+                AddressRequest::Next | AddressRequest::Within(_) => {
                     let last: Option<String> = tx
                         .query_row(
                             "SELECT ip FROM ipam_last WHERE network = ?1 AND family = ?2",
@@ -430,7 +443,7 @@ impl State {
                         )
                         .optional()
                         .map_err(db)?;
-                    pool.allocate(last.and_then(|l| l.parse().ok()), &leases)
+                    pool.allocate(last.and_then(|l| l.parse().ok()), bounds, &leases)
                 }
             };
             let ip = match ip {
@@ -442,7 +455,7 @@ impl State {
                 params![network, ip.to_string(), endpoint_id],
             )
             .map_err(db)?;
-            if request.is_none() {
+            if !matches!(request, AddressRequest::Static(_)) {
                 tx.execute(
                     "INSERT OR REPLACE INTO ipam_last (network, family, ip) VALUES (?1, ?2, ?3)",
                     params![network, family, ip.to_string()],

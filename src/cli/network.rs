@@ -232,6 +232,9 @@ pub fn run(ctx: &Context, cmd: &NetworkCommand) -> Result<ExitCode> {
                 mac: *mac,
                 ports: publish.clone(),
                 id: None,
+                bounds: Vec::new(),
+                routes: Default::default(),
+                hairpin: false,
             };
             let ep = endpoint::connect(ctx, &req)
                 .with_context(|| format!("network connect {name} {target}"))?;

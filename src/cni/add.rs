@@ -3,33 +3,30 @@
 //! In order: open the namespace (a missing one is code 3, and nothing is
 //! touched); run a delegated IPAM plugin's ADD, if the config names one; make
 //! sure the nsnet network exists and matches the config (created on the first
-//! ADD); connect the endpoint (nsnet's transaction: lease, veth, addresses,
-//! routes, firewall elements, published ports); then the CNI-only steps: the
-//! routes the config asks for instead of nsnet's default, hairpin. A failure
-//! after the connect disconnects the endpoint again, and a delegated plugin's
+//! ADD); connect the endpoint: one operation (`ops::endpoint::connect_to`) does
+//! every kernel step, with what the config asks beyond nsnet's defaults in its
+//! request (static addresses, `rangeStart`/`rangeEnd` bounds allocated in the
+//! lease transaction, the routes, hairpin). A failure after the connect (reading
+//! the result back) disconnects the endpoint again, and a delegated plugin's
 //! lease is released on any failure.
 
-use super::alloc;
 use super::config::{ConfigError, NetConf, Range, RouteConf};
 use super::env::{Attachment, EnvError, Invocation};
 use super::result::{CniResult, Interface, IpConfig, RouteResult};
 use super::{delegate, Error};
-use crate::ipam::{self, Pool};
+use crate::ipam::Bounds;
 use crate::names::{Mac, Target};
-use crate::netlink::{Link, Netlink, Route};
+use crate::netlink::{Link, Netlink};
 use crate::netns::Netns;
 use crate::ops::endpoint::{self, ConnectRequest};
 use crate::ops::network::{self, CreateRequest};
+use crate::ops::routes::{self, DefaultRoute, RoutePolicy};
 use crate::ops::{self, nl_err, Context};
-use crate::store::{Endpoint, NetworkSpec, Refused};
+use crate::store::{Endpoint, NetworkSpec};
 use ipnet::IpNet;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
-
-/// How often an ADD picks another address of a `rangeStart`/`rangeEnd` range
-/// after a concurrent ADD claimed the one it picked.
-const RANGE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AddError {
@@ -45,8 +42,6 @@ pub enum AddError {
     },
     #[error("container {attachment} is already attached to network {network}")]
     AlreadyAttached { attachment: String, network: String },
-    #[error("no free address left in {0}")]
-    RangeExhausted(String),
 }
 
 impl AddError {
@@ -54,7 +49,6 @@ impl AddError {
         match self {
             AddError::Mismatch { .. } => 7,
             AddError::AlreadyAttached { .. } => super::ALREADY_ATTACHED,
-            AddError::RangeExhausted(_) => super::ADDRESS_UNAVAILABLE,
         }
     }
 }
@@ -94,7 +88,6 @@ fn attach(
 ) -> Result<CniResult, Error> {
     let spec = ensure_network(ctx, conf, delegated)?;
     refuse_duplicate(ctx, &spec, att)?;
-    let ep = connect(ctx, conf, att, netns_path, &spec, delegated)?;
     let routes: Option<Vec<RouteConf>> = match delegated {
         Some(r) if !r.routes.is_empty() => Some(
             r.routes
@@ -108,8 +101,17 @@ fn attach(
         Some(_) => None,
         None => conf.ipam.routes.clone(),
     };
+    let (ep, routes) = connect(
+        ctx,
+        conf,
+        att,
+        ns,
+        netns_path,
+        &spec,
+        delegated,
+        routes.as_deref(),
+    )?;
     let finished = ns.netlink().map_err(Error::from).and_then(|mut nl| {
-        let routes = finish(conf, &spec, &ep, &mut nl, ns.label(), routes.as_deref())?;
         build_result(
             conf,
             &spec,
@@ -315,26 +317,34 @@ fn describe_range(r: &Range) -> String {
     }
 }
 
-/// Connects the endpoint; addresses of `rangeStart`/`rangeEnd` ranges are
-/// picked here and claimed as static ones, retried when a concurrent ADD won.
+/// Connects the endpoint, with what the config asks beyond nsnet's defaults:
+/// static addresses, `rangeStart`/`rangeEnd` bounds (allocated in the lease
+/// transaction), the routes, hairpin. Returns it and the routes for the result.
+#[allow(clippy::too_many_arguments)]
 fn connect(
     ctx: &Context,
     conf: &NetConf,
     att: &Attachment,
+    ns: &Netns,
     netns_path: &Path,
     spec: &NetworkSpec,
     delegated: Option<&CniResult>,
-) -> Result<Endpoint, Error> {
+    routes: Option<&[RouteConf]>,
+) -> Result<(Endpoint, Vec<RouteResult>), Error> {
     let fixed: Vec<IpAddr> = match delegated {
         Some(r) => r.ips.iter().map(|i| i.address.addr()).collect(),
         None => conf.runtime.ips.clone(),
     };
-    let mut ranged: Vec<(&Range, &Pool)> = Vec::new();
+    let mut bounds = Vec::new();
     if delegated.is_none() {
         for r in &conf.ipam.ranges {
             let v4 = r.subnet.addr().is_ipv4();
+            let within = Bounds {
+                start: r.start,
+                end: r.end,
+            };
             match fixed.iter().find(|ip| ip.is_ipv4() == v4) {
-                Some(ip) if !alloc::in_range(r, *ip) => {
+                Some(ip) if !(r.subnet.contains(ip) && within.contains(*ip)) => {
                     return Err(ConfigError::field(
                         "ips",
                         format!("{ip} is outside the range {}", describe_range(r)),
@@ -342,124 +352,45 @@ fn connect(
                     .into())
                 }
                 Some(_) => {}
-                None if r.start.is_some() || r.end.is_some() => {
-                    if let Some(pool) = spec.pools.iter().find(|p| p.subnet == r.subnet) {
-                        ranged.push((r, pool));
-                    }
-                }
+                None if r.start.is_some() || r.end.is_some() => bounds.push((r.subnet, within)),
                 None => {}
             }
         }
     }
-    let mut taken: HashSet<IpAddr> = HashSet::new();
-    for _ in 0..RANGE_ATTEMPTS {
-        let mut picks = Vec::new();
-        if !ranged.is_empty() {
-            let mut leased: HashSet<IpAddr> = ctx
-                .state()?
-                .leases(&spec.name)?
-                .into_iter()
-                .map(|(ip, _)| ip)
-                .collect();
-            leased.extend(taken.iter().copied());
-            for (range, pool) in &ranged {
-                let ip = alloc::candidates(pool, range, &leased)
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| AddError::RangeExhausted(describe_range(range)))?;
-                picks.push(ip);
-            }
-        }
-        let req = ConnectRequest {
-            network: conf.name.clone(),
-            target: Target::Path(netns_path.to_path_buf()),
-            ifname: Some(att.ifname.clone()),
-            ips: fixed.iter().chain(&picks).copied().collect(),
-            mac: conf.runtime.mac,
-            ports: conf.runtime.ports.clone(),
-            id: Some(att.endpoint_id()),
-        };
-        match endpoint::connect_to(ctx, spec, &req) {
-            Err(ops::Error::Refused {
-                source: Refused::Ipam(ipam::Error::InUse(ip)),
-                ..
-            }) if picks.contains(&ip) => {
-                tracing::debug!("{ip} was claimed meanwhile; picking another");
-                taken.insert(ip);
-            }
-            other => return other.map_err(Error::from),
-        }
-    }
-    let first = ranged
-        .first()
-        .map_or(spec.name.clone(), |(r, _)| describe_range(r));
-    Err(AddError::RangeExhausted(first).into())
-}
-
-/// The CNI-only steps after the connect: default routes as the config wants
-/// them (nsnet's connect adds one per family unless the namespace has one),
-/// the config's other routes, hairpin. Returns the routes for the result.
-fn finish(
-    conf: &NetConf,
-    spec: &NetworkSpec,
-    ep: &Endpoint,
-    nl: &mut Netlink,
-    label: &str,
-    routes: Option<&[RouteConf]>,
-) -> Result<Vec<RouteResult>, Error> {
-    let link = nl
-        .link_by_name(&ep.ifname)
-        .map_err(nl_err(label, format!("looking up {}", ep.ifname)))?
-        .ok_or_else(|| ops::Error::InterfaceNotFound {
-            ns: label.into(),
-            name: ep.ifname.clone(),
-        })?;
-    let existing = nl.routes().map_err(nl_err(label, "listing routes"))?;
-    let mut done = Vec::new();
+    // Which families' default route the namespace has before the connect: the
+    // connect keeps it (a namespace's first network is its way out).
+    let had: Vec<bool> = ns
+        .netlink()?
+        .routes()
+        .map_err(nl_err(ns.label(), "listing routes"))?
+        .iter()
+        .filter(|r| r.is_default())
+        .map(|r| r.dest.addr().is_ipv4())
+        .collect();
+    let mut policy = RoutePolicy::default();
+    let mut reported = Vec::new();
     for pool in &spec.pools {
         let v4 = pool.subnet.addr().is_ipv4();
-        let dflt: IpNet = if v4 {
-            IpNet::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0)
+        let listed = routes.and_then(|rs| {
+            rs.iter()
+                .find(|r| r.dst.prefix_len() == 0 && r.dst.addr().is_ipv4() == v4)
+        });
+        let default = if !conf.wants_default_route(routes, v4) {
+            DefaultRoute::Off
         } else {
-            IpNet::new(std::net::Ipv6Addr::UNSPECIFIED.into(), 0)
-        }
-        .map_err(|e| ops::Error::Invalid(e.to_string()))?;
-        let listed = routes.and_then(|rs| rs.iter().find(|r| r.dst == dflt));
-        let want = conf.wants_default_route(routes, v4);
-        let gw = listed.and_then(|r| r.gw).unwrap_or(pool.gateway);
-        let family_default = |r: &&Route| r.is_default() && r.dest.addr().is_ipv4() == v4;
-        let ours = existing
-            .iter()
-            .filter(family_default)
-            .find(|r| r.oif == Some(link.index));
-        let foreign = existing
-            .iter()
-            .filter(family_default)
-            .any(|r| r.oif != Some(link.index));
-        if let Some(r) = ours {
-            if !want || r.gateway != Some(gw) {
-                nl.delete_route(r).map_err(nl_err(
-                    label,
-                    format!("deleting the default route via {:?}", r.gateway),
-                ))?;
+            let gw = listed.and_then(|r| r.gw).unwrap_or(pool.gateway);
+            if !had.contains(&v4) {
+                reported.push(RouteResult {
+                    dst: routes::default_dest(v4),
+                    gw: listed.map_or(Some(gw), |r| r.gw),
+                });
             }
-        }
-        // A namespace's first network is its way out; another keeps its own.
-        if want && !foreign {
-            if ours.is_none_or(|r| r.gateway != Some(gw)) {
-                let route = Route {
-                    dest: dflt,
-                    gateway: Some(gw),
-                    oif: Some(link.index),
-                    prefsrc: None,
-                };
-                nl.add_route(&route)
-                    .map_err(nl_err(label, format!("adding a default route via {gw}")))?;
-            }
-            done.push(RouteResult {
-                dst: dflt,
-                gw: listed.map_or(Some(gw), |r| r.gw),
-            });
+            DefaultRoute::Via(gw)
+        };
+        if v4 {
+            policy.default_v4 = default;
+        } else {
+            policy.default_v6 = default;
         }
     }
     for r in routes
@@ -468,40 +399,33 @@ fn finish(
         .filter(|r| r.dst.prefix_len() != 0)
     {
         let v4 = r.dst.addr().is_ipv4();
-        let Some(pool) = spec.pools.iter().find(|p| p.subnet.addr().is_ipv4() == v4) else {
+        if !spec.pools.iter().any(|p| p.subnet.addr().is_ipv4() == v4) {
             return Err(ConfigError::field(
                 "ipam.routes",
                 format!("{}: the network has no subnet of its family", r.dst),
             )
             .into());
-        };
-        // The subnet's own route comes with the address.
-        if !(r.dst == pool.subnet && r.gw.is_none()) {
-            let gw = r.gw.unwrap_or(pool.gateway);
-            let route = Route {
-                dest: r.dst,
-                gateway: Some(gw),
-                oif: Some(link.index),
-                prefsrc: None,
-            };
-            nl.add_route(&route)
-                .map_err(nl_err(label, format!("adding route {} via {gw}", r.dst)))?;
         }
-        done.push(RouteResult {
+        policy.extra.push((r.dst, r.gw));
+        reported.push(RouteResult {
             dst: r.dst,
             gw: r.gw,
         });
     }
-    if conf.hairpin && ep.ports.is_empty() {
-        let mut host = Netlink::new().map_err(nl_err("host", "opening netlink"))?;
-        let veth = host_link(&mut host, &ep.host_ifname)?;
-        host.set_bridge_port(veth.index, false, true)
-            .map_err(nl_err(
-                "host",
-                format!("setting hairpin on {}", ep.host_ifname),
-            ))?;
-    }
-    Ok(done)
+    let req = ConnectRequest {
+        network: conf.name.clone(),
+        target: Target::Path(netns_path.to_path_buf()),
+        ifname: Some(att.ifname.clone()),
+        ips: fixed,
+        mac: conf.runtime.mac,
+        ports: conf.runtime.ports.clone(),
+        id: Some(att.endpoint_id()),
+        bounds,
+        routes: policy,
+        hairpin: conf.hairpin,
+    };
+    let ep = endpoint::connect_to(ctx, spec, &req)?;
+    Ok((ep, reported))
 }
 
 fn host_link(host: &mut Netlink, name: &str) -> Result<Link, Error> {

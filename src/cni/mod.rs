@@ -21,7 +21,6 @@
 //! delegate that failed without saying why.
 
 pub mod add;
-pub mod alloc;
 pub mod check;
 pub mod cleanup;
 pub mod config;
@@ -114,12 +113,13 @@ fn ops_code(e: &ops::Error) -> u32 {
         ops::Error::Invalid(_) | ops::Error::UnknownNetwork(_) => 7,
         ops::Error::Store(s) => store_code(s),
         ops::Error::Ipam(Ipam::Store(_)) => 5,
-        ops::Error::Ipam(Ipam::Exhausted(_) | Ipam::InUse(_)) => ADDRESS_UNAVAILABLE,
+        ops::Error::Ipam(Ipam::Exhausted(_) | Ipam::ExhaustedBounds { .. } | Ipam::InUse(_)) => {
+            ADDRESS_UNAVAILABLE
+        }
         ops::Error::Ipam(_) => 7,
         ops::Error::Refused { source, .. } => match source {
-            Refused::Ipam(Ipam::Exhausted(_) | Ipam::InUse(_)) | Refused::Port(_) => {
-                ADDRESS_UNAVAILABLE
-            }
+            Refused::Ipam(Ipam::Exhausted(_) | Ipam::ExhaustedBounds { .. } | Ipam::InUse(_))
+            | Refused::Port(_) => ADDRESS_UNAVAILABLE,
             Refused::Ipam(Ipam::Store(_)) => 5,
             Refused::Ipam(_) => 7,
         },

@@ -4,7 +4,6 @@
 //! left in the range; otherwise the spec's code 50 with the reason. A delegated
 //! IPAM plugin is asked too, and its answer passed on.
 
-use super::alloc;
 use super::config::NetConf;
 use super::env::{Command, Invocation};
 use super::{delegate, Error};
@@ -62,7 +61,11 @@ pub fn status(ctx: &Context, inv: &Invocation, conf: &NetConf) -> Result<(), Err
         .collect();
     for pool in &spec.pools {
         let range = conf.ipam.ranges.iter().find(|r| r.subnet == pool.subnet);
-        if alloc::free_count(pool, range, &leased) == 0 {
+        let bounds = range.map(|r| ipam::Bounds {
+            start: r.start,
+            end: r.end,
+        });
+        if pool.free_count(bounds.as_ref(), &leased) == 0 {
             let what = range.map_or(pool.subnet.to_string(), |r| match (r.start, r.end) {
                 (None, None) => r.subnet.to_string(),
                 (s, e) => format!("{} ({}-{})", r.subnet, fmt_opt(s), fmt_opt(e)),

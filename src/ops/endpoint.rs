@@ -8,22 +8,23 @@
 //! it and `lo` up, add the default route; bring the host end up. Every step after
 //! the lease registers its undo, so a failure leaves nothing behind.
 //!
-//! Default route rule: an endpoint gets a default route via the network's gateway
+//! Default route rule ([`super::routes`]): an endpoint gets a default route via the network's gateway
 //! for each family the network has, unless the namespace already has a default
 //! route of that family (then only the subnet route, which comes with the
 //! address), and source routing for its addresses ([`super::source_routes`]).
 //! Internal networks never add a default route.
 
 use super::rollback::Rollback;
+use super::routes::RoutePolicy;
 use super::{network, nl_err, Context, Error, Result};
 use crate::firewall::{conntrack, EndpointRules, Firewall};
-use crate::ipam::Pool;
+use crate::ipam::{Bounds, Pool};
 use crate::names::{IfName, Mac, NetworkName, Target};
-use crate::netlink::{Netlink, Route, VethSpec};
+use crate::netlink::{Netlink, VethSpec};
 use crate::netns::Netns;
 use crate::ports::{PortSpec, Proto, Published};
 use crate::privilege::require_admin;
-use crate::store::{Endpoint, NetworkSpec, PortRequest, State};
+use crate::store::{AddressRequest, Endpoint, NetworkSpec, PortRequest, State};
 use ipnet::IpNet;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -42,6 +43,14 @@ pub struct ConnectRequest {
     /// interface, a pod name); by default it is derived from the network and the
     /// target namespace's inode. The host-side veth name is derived from it.
     pub id: Option<String>,
+    /// Bounds for the addresses nsnet picks, per subnet (a CNI range's
+    /// `rangeStart`/`rangeEnd`); allocated inside the lease transaction.
+    pub bounds: Vec<(IpNet, Bounds)>,
+    /// The routes the namespace gets (by default nsnet's rule, see [`super::routes`]).
+    pub routes: RoutePolicy,
+    /// Hairpin on the endpoint's bridge port even without published ports
+    /// (CNI `hairpinMode`).
+    pub hairpin: bool,
 }
 
 /// Opens what a target names.
@@ -76,13 +85,22 @@ pub(crate) fn label(ep: &Endpoint) -> String {
     format!("endpoint {} ({} {})", ep.id, ep.target, ep.ifname)
 }
 
-/// Pairs each pool of the network with the static address asked for it, if any.
+/// Pairs each pool of the network with what is asked of it: the static address
+/// given for it, the next free one within its bounds, or the next free one.
 fn address_requests(
     spec: &crate::store::NetworkSpec,
     ips: &[IpAddr],
-) -> Result<Vec<(Pool, Option<IpAddr>)>> {
-    let mut out: Vec<(Pool, Option<IpAddr>)> =
-        spec.pools.iter().map(|p| (p.clone(), None)).collect();
+    bounds: &[(IpNet, Bounds)],
+) -> Result<Vec<(Pool, AddressRequest)>> {
+    let mut out: Vec<(Pool, AddressRequest)> = spec
+        .pools
+        .iter()
+        .map(|p| {
+            let within = bounds.iter().find(|(s, _)| *s == p.subnet).map(|(_, b)| *b);
+            let request = within.map_or(AddressRequest::Next, AddressRequest::Within);
+            (p.clone(), request)
+        })
+        .collect();
     for ip in ips {
         let slot = out
             .iter_mut()
@@ -94,14 +112,14 @@ fn address_requests(
                     if ip.is_ipv4() { "IPv4" } else { "IPv6" }
                 ))
             })?;
-        if slot.1.is_some() {
+        if matches!(slot.1, AddressRequest::Static(_)) {
             return Err(Error::Invalid(format!(
                 "more than one {} address given",
                 if ip.is_ipv4() { "IPv4" } else { "IPv6" }
             )));
         }
         slot.0.check(*ip)?;
-        slot.1 = Some(*ip);
+        slot.1 = AddressRequest::Static(*ip);
     }
     Ok(out)
 }
@@ -146,7 +164,8 @@ pub fn connect_to(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Re
 
 /// The connect itself, under the network's lock held shared.
 fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<Endpoint> {
-    let requests = address_requests(spec, &req.ips)?;
+    let requests = address_requests(spec, &req.ips, &req.bounds)?;
+    req.routes.validate(&spec.name, &spec.pools)?;
     if spec.internal && !req.ports.is_empty() {
         return Err(Error::Invalid(format!(
             "network {} is internal: it cannot publish ports",
@@ -360,8 +379,16 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
         .set_up(peer.index, true)
         .map_err(nl_err(ns.label(), format!("bringing {ifname} up")))?;
     super::netns::lo_up(&mut target_nl, ns.label())?;
+    let (pools, internal) = (&spec.pools, spec.internal);
+    let had = super::routes::apply(
+        &mut target_nl,
+        ns.label(),
+        peer.index,
+        pools,
+        internal,
+        &req.routes,
+    )?;
     if !spec.internal {
-        let had = add_default_routes(&mut target_nl, ns.label(), peer.index, &spec.pools)?;
         let (nl, oif) = (&mut target_nl, peer.index);
         super::source_routes::connect(&state, &ns, nl, &mut rollback, oif, &mut endpoint, &had)?;
     }
@@ -379,7 +406,7 @@ fn connected(ctx: &Context, spec: &NetworkSpec, req: &ConnectRequest) -> Result<
     // Isolation is not the kernel's port flag but `bridge nsnet`'s
     // `l2_isolated`, which lets published-port traffic between isolated ports
     // through (the flag would drop it whenever br_netfilter bridges it).
-    if !endpoint.ports.is_empty() {
+    if !endpoint.ports.is_empty() || req.hairpin {
         host.set_bridge_port(host_link.index, false, true)
             .map_err(nl_err(
                 "host",
@@ -419,42 +446,6 @@ pub(crate) fn table_deleted() -> Error {
         "table inet nsnet was deleted meanwhile (a ruleset flush?); run `nsnet firewall reload`"
             .into(),
     )
-}
-
-/// Adds a default route per family via the gateway, unless one exists already;
-/// returns the pools of the families that had one.
-fn add_default_routes<'a>(
-    nl: &mut Netlink,
-    label: &str,
-    oif: u32,
-    pools: &'a [Pool],
-) -> Result<Vec<&'a Pool>> {
-    let routes = nl.routes().map_err(nl_err(label, "listing routes"))?;
-    let mut had = Vec::new();
-    for pool in pools {
-        let v4 = pool.subnet.addr().is_ipv4();
-        if routes
-            .iter()
-            .any(|r| r.is_default() && r.dest.addr().is_ipv4() == v4)
-        {
-            had.push(pool);
-            continue;
-        }
-        let dest: IpNet = if v4 { "0.0.0.0/0" } else { "::/0" }
-            .parse()
-            .map_err(|_| Error::Invalid("default route".into()))?;
-        let route = Route {
-            dest,
-            gateway: Some(pool.gateway),
-            oif: Some(oif),
-            prefsrc: None,
-        };
-        nl.add_route(&route).map_err(nl_err(
-            label,
-            format!("adding default route via {}", pool.gateway),
-        ))?;
-    }
-    Ok(had)
 }
 
 fn delete_host_veth(name: &str) -> std::result::Result<(), String> {

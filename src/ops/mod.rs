@@ -13,6 +13,7 @@ pub mod netns;
 pub mod network;
 pub mod pod;
 pub mod rollback;
+pub mod routes;
 pub mod ruleset;
 pub mod run;
 pub mod source_routes;

@@ -202,6 +202,9 @@ pub fn create(ctx: &Context, req: &CreateRequest) -> Result<PodRecord> {
                     Vec::new()
                 },
                 id: Some(format!("pod:{}", req.name)),
+                bounds: Vec::new(),
+                routes: Default::default(),
+                hairpin: false,
             },
         )?;
         let (ctx2, network, name) = (ctx.clone(), network.clone(), req.name.to_string());

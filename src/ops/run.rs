@@ -250,6 +250,9 @@ fn own_namespace(ctx: &Context, req: &RunRequest, mode: &Mode) -> Result<u8> {
                     mac: None,
                     ports: req.ports.clone(),
                     id: Some(endpoint_id.clone()),
+                    bounds: Vec::new(),
+                    routes: Default::default(),
+                    hairpin: false,
                 },
             )?;
             if let Some(announce) = req.connected {
